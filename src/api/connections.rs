@@ -1,0 +1,162 @@
+//! Backend routes on connections and connect sessions.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::AdminAuth;
+use super::error::ApiError;
+use crate::clock::rfc3339;
+use crate::connections::{Connection, Credential, Revocation};
+use crate::domain::{ConnectionId, ReturnTo};
+use crate::state::AppState;
+
+/// A connection id from the path; one that cannot exist is simply not found.
+pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
+    ConnectionId::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    json.map(|Json(body)| body)
+        .map_err(|rejection| ApiError::Invalid(rejection.body_text()))
+}
+
+fn connection_json(c: &Connection) -> Value {
+    json!({
+        "id": c.id,
+        "kind": c.kind,
+        "status": c.status,
+        "scopes": c.scopes,
+        "expires_at": c.expires_at.map(rfc3339),
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+fn credential_json(credential: &Credential) -> Json<Value> {
+    Json(json!({
+        "access_token": credential.secret.expose_secret(),
+        "token_type": credential.token_type,
+        "expires_at": credential.expires_at.map(rfc3339),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct NewSession {
+    connection_id: String,
+    return_to: Option<String>,
+}
+
+pub async fn create_session(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    json: Result<Json<NewSession>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(json)?;
+    let connection_id = ConnectionId::parse(&request.connection_id)
+        .map_err(|e| ApiError::Invalid(format!("connection_id: {e}")))?;
+    let return_to = request
+        .return_to
+        .as_deref()
+        .map(|raw| ReturnTo::parse(raw, &state.return_to_origins))
+        .transpose()
+        .map_err(|e| ApiError::Invalid(format!("return_to: {e}")))?;
+    let session = state.sessions.create(connection_id, return_to).await?;
+    let answer = json!({
+        "token": session.token,
+        "connect_url": session.connect_url.as_str(),
+        "expires_at": rfc3339(session.expires_at),
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+pub async fn list(_: AdminAuth, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let connections = state.connections.list().await?;
+    Ok(Json(
+        json!({ "connections": connections.iter().map(connection_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn show(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let connection = state
+        .connections
+        .get(&connection_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(connection_json(&connection)))
+}
+
+pub async fn access_token(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let credential = state
+        .connections
+        .fresh_credential(&connection_id(&id)?)
+        .await?;
+    Ok(credential_json(&credential))
+}
+
+pub async fn refresh(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let credential = state.connections.refresh_now(&connection_id(&id)?).await?;
+    Ok(credential_json(&credential))
+}
+
+#[derive(Deserialize)]
+pub struct ApiKey {
+    api_key: String,
+}
+
+pub async fn put_api_key(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    json: Result<Json<ApiKey>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id =
+        ConnectionId::parse(&id).map_err(|e| ApiError::Invalid(format!("connection id: {e}")))?;
+    let key = body(json)?.api_key.trim().to_owned();
+    if key.is_empty() || key.len() > 512 {
+        return Err(ApiError::Invalid(
+            "api_key must be 1 to 512 characters".into(),
+        ));
+    }
+    let connection = state
+        .connections
+        .save_api_key(&id, SecretString::from(key))
+        .await?;
+    Ok(Json(connection_json(&connection)))
+}
+
+pub async fn delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let revocation = state
+        .connections
+        .delete(&connection_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let outcome = match revocation {
+        Revocation::Revoked => "revoked",
+        Revocation::NotConfigured => "not-configured",
+        Revocation::NotApplicable => "not-applicable",
+        Revocation::Failed(_) => "failed",
+    };
+    Ok((StatusCode::NO_CONTENT, [("x-revocation", outcome)]).into_response())
+}

@@ -1,0 +1,90 @@
+//! `ApiError`: every backend API failure as `application/problem+json`
+//! (RFC 9457), its status decided in one match. Details that could hold a
+//! secret go to the log, not the answer.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::connections::CredentialError;
+use crate::oauth::OAuthError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong admin bearer token")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("credential: {0}")]
+    Credential(#[from] CredentialError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn problem(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.".into()),
+            Self::NotFound => not_found(),
+            Self::Invalid(detail) => (S::UNPROCESSABLE_ENTITY, "Invalid request", detail.clone()),
+            Self::BadRequest(detail) => (S::BAD_REQUEST, "Bad request", (*detail).into()),
+            Self::Credential(e) => match e {
+                CredentialError::NotFound => not_found(),
+                CredentialError::NeedsReauth => (S::CONFLICT, "Needs re-authorization", "The provider no longer accepts this connection's grant; the user must connect again.".into()),
+                CredentialError::NotRefreshable(why) => (S::CONFLICT, "Nothing to refresh", (*why).into()),
+                CredentialError::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "The EmailOctopus API refused this key; nothing was stored.".into()),
+                CredentialError::KeyCheckFailed(_) => (S::BAD_GATEWAY, "API unreachable", "The EmailOctopus API could not check the key; nothing was stored.".into()),
+                CredentialError::Provider(OAuthError::Timeout) => (S::GATEWAY_TIMEOUT, "Provider timeout", "The provider did not answer in time; the connection is unchanged.".into()),
+                CredentialError::Provider(OAuthError::Refused { code }) => (S::BAD_GATEWAY, "Provider refused", format!("The provider refused the refresh ({code}); the connection is unchanged.")),
+                CredentialError::Provider(OAuthError::Failed(_)) => (S::BAD_GATEWAY, "Provider failed", "The provider could not be reached or gave an unusable answer; the connection is unchanged.".into()),
+                CredentialError::Busy => (S::SERVICE_UNAVAILABLE, "Busy", "Another refresh of this connection is taking too long; try again.".into()),
+                CredentialError::Store(_) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
+                CredentialError::Sealed(_) => (S::INTERNAL_SERVER_ERROR, "Credential unreadable", "The stored credential does not open with the configured keys.".into()),
+            },
+            Self::Store(_) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, detail) = self.problem();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "backend request failed");
+        }
+        let mut body = json!({
+            "type": "about:blank",
+            "title": title,
+            "status": status.as_u16(),
+            "detail": detail,
+        });
+        if matches!(self, Self::Credential(CredentialError::NeedsReauth)) {
+            body["connection_status"] = json!("needs_reauth");
+        }
+        let mut response = (status, body.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+fn not_found() -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such connection.".into(),
+    )
+}

@@ -1,0 +1,353 @@
+//! `App::build(config)`: binds the listener (so it knows its real address),
+//! opens the store, runs migrations and assembles the router. `run(shutdown)`
+//! serves until the future resolves. The binary and the tests share this path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use url::Url;
+
+use crate::api_client::ApiClient;
+use crate::clock::Clock;
+use crate::config::{Config, ProviderSettings};
+use crate::connect_sessions::ConnectSessions;
+use crate::connections::Connections;
+use crate::crypto::random_token;
+use crate::domain::{ConnectionId, ConnectionStatus};
+use crate::metrics::Metrics;
+use crate::oauth::ProviderClient;
+use crate::sandbox::Sandbox;
+use crate::server;
+use crate::state::{AppState, Inner};
+use crate::store::{PoolSettings, Store, StoreError};
+use crate::web::page::Pages;
+use crate::webhooks::Webhooks;
+use crate::{api, ops, web};
+
+/// JSON and form bodies larger than this get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DATABASE_URL: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the sandbox made for this run, to print in the banner.
+pub struct SandboxInfo {
+    pub admin_token: SecretString,
+    pub api_key: String,
+}
+
+pub struct App {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    router: Router,
+    metrics_router: Router,
+    state: AppState,
+    sandbox: Option<SandboxInfo>,
+    temporary_database: Option<PathBuf>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Clock::default()).await
+    }
+
+    /// As `build`, with a clock the caller can move (tests).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let listener = server::bind(config.listen_addr).map_err(|source| StartError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        let bound = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => {
+                Some(server::bind(addr).map_err(|source| StartError::Bind { addr, source })?)
+            }
+            None => None,
+        };
+        let http = crate::http_client::build(config.provider_timeout);
+
+        let (
+            provider_settings,
+            api_base_url,
+            admin_token,
+            sandbox_router,
+            sandbox_info,
+            pages,
+            database_url,
+            temporary_database,
+        ) = match &config.sandbox {
+            Some(settings) => {
+                let sandbox = Sandbox::new(
+                    bound,
+                    settings.token_lifetime,
+                    config.admin_token.clone(),
+                    clock.clone(),
+                );
+                let path = std::env::temp_dir().join(format!(
+                    "emailoctopus-connect-sandbox-{}.db",
+                    &random_token()[..12]
+                ));
+                let url = format!("sqlite://{}", path.display());
+                let info = SandboxInfo {
+                    admin_token: sandbox.admin_token.clone(),
+                    api_key: sandbox.api_key.clone(),
+                };
+                (
+                    sandbox.provider,
+                    sandbox.api_base_url,
+                    Some(sandbox.admin_token),
+                    Some(sandbox.router),
+                    Some(info),
+                    sandbox.pages,
+                    url,
+                    Some(path),
+                )
+            }
+            None => (
+                config
+                    .provider
+                    .clone()
+                    .expect("a non-sandbox config has a provider"),
+                config.api_base_url.clone(),
+                config.admin_token.clone(),
+                None,
+                None,
+                Pages::default(),
+                config.database_url.clone(),
+                None,
+            ),
+        };
+
+        let redirect_uri = redirect_uri(&provider_settings, bound);
+        let store = Store::connect(&database_url, &PoolSettings::default()).await?;
+        let metrics = Metrics::default();
+        let provider = Arc::new(ProviderClient::new(
+            &provider_settings,
+            redirect_uri.clone(),
+            http.clone(),
+        ));
+        let api = ApiClient::new(http.clone(), api_base_url);
+        let webhooks = Webhooks::new(
+            config
+                .webhook
+                .as_ref()
+                .map(|w| (w.url.clone(), w.secret.clone())),
+            http.clone(),
+            clock.clone(),
+        );
+        let lock_wait = config.provider_timeout + Duration::from_secs(5);
+        let connections = Connections::new(
+            store.clone(),
+            config.keys.clone(),
+            clock.clone(),
+            provider.clone(),
+            api.clone(),
+            webhooks,
+            metrics.clone(),
+            lock_wait,
+        );
+        let public_url = public_url(&redirect_uri);
+        let state = AppState::new(Inner {
+            sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
+            store,
+            keys: config.keys.clone(),
+            clock,
+            provider,
+            connections,
+            api,
+            admin_token,
+            open_connect: config.open_connect,
+            return_to_origins: config.return_to_origins.clone(),
+            cookie_secure: redirect_uri.scheme() == "https",
+            cookie_path: redirect_uri.path().to_owned(),
+            public_url,
+            pages,
+            metrics,
+        });
+
+        let mut app = Router::new()
+            .merge(web::router())
+            .merge(api::router())
+            .merge(ops::router())
+            .fallback(not_found)
+            .with_state(state.clone());
+        if let Some(sandbox_router) = sandbox_router {
+            app = app.merge(sandbox_router);
+        }
+        let router = with_middleware(app, &state);
+        let metrics_router = ops::metrics_router().with_state(state.clone());
+        Ok(Self {
+            listener,
+            metrics_listener,
+            router,
+            metrics_router,
+            state,
+            sandbox: sandbox_info,
+            temporary_database,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn sandbox(&self) -> Option<&SandboxInfo> {
+        self.sandbox.as_ref()
+    }
+
+    /// A one-time connect link for `default` while it does not exist or needs
+    /// re-authorization, so that "run it and click connect" works without
+    /// opening the door to anyone else.
+    pub async fn default_connect_link(&self) -> Result<Option<Url>, StoreError> {
+        let id = ConnectionId::default_connection();
+        let existing = self.state.store.get_connection(&id).await?;
+        if existing.is_some_and(|c| c.status == ConnectionStatus::Connected) {
+            return Ok(None);
+        }
+        let session = self.state.sessions.create(id, None).await?;
+        Ok(Some(session.connect_url))
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then
+    /// closes the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let janitor = tokio::spawn(sweep_expired(self.state.clone(), stopped.clone()));
+        let metrics = self.metrics_listener.map(|listener| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(server::serve(listener, self.metrics_router, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }))
+        });
+        server::serve(self.listener, self.router, shutdown).await;
+        let _ = stop.send(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
+        let _ = janitor.await;
+        self.state.store.close().await;
+        if let Some(path) = self.temporary_database {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+/// The redirect URI as configured, or this listener's `/callback`.
+fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> Url {
+    settings.redirect_uri.clone().unwrap_or_else(|| {
+        let host = if bound.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], bound.port()))
+        } else {
+            bound
+        };
+        Url::parse(&format!("http://{host}/callback")).expect("a socket address makes a URL")
+    })
+}
+
+/// Connect links point at this server as the browser sees it: the redirect URI's origin.
+fn public_url(redirect_uri: &Url) -> Url {
+    let mut url = redirect_uri.clone();
+    url.set_path("/");
+    url.set_query(None);
+    url
+}
+
+/// Forgets used states and old connect sessions once a minute.
+async fn sweep_expired(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        if let Err(error) = state.store.delete_expired(state.clock.now()).await {
+            tracing::warn!(%error, "could not sweep expired sessions");
+        }
+    }
+}
+
+async fn not_found(State(state): State<AppState>) -> Response {
+    state.pages.message(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+        None,
+    )
+}
+
+/// Headers every answer carries, limits, timeouts, panics, logs and latency.
+fn with_middleware(router: Router, state: &AppState) -> Router {
+    let csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+    router
+        .layer(middleware::from_fn_with_state(state.clone(), record_latency))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server::SLOW_REQUEST_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(
+            // Method and path only: a query can hold a code, a state or a session token.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| tracing::info_span!("request", method = %request.method(), path = %request.uri().path()))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(CatchPanicLayer::custom(|_panic| {
+            // The panic's message may hold anything; it is not shown or logged.
+            tracing::error!("a request handler panicked");
+            crate::web::page::render_plain(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")
+        }))
+}
+
+async fn record_latency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request_finished(&route, started.elapsed().as_secs_f64());
+    response
+}

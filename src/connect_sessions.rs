@@ -1,0 +1,85 @@
+//! Connect sessions: single-use, 30-minute tokens that let one browser connect
+//! one connection. The app's backend creates them; the database keeps only
+//! their SHA-256, so a leaked database row cannot be used as a link.
+
+use url::Url;
+
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{random_token, sha256_hex};
+use crate::domain::{ConnectionId, ReturnTo};
+use crate::store::{ConnectSessionRow, Store, StoreError};
+
+pub const SESSION_LIFETIME_SECS: i64 = 30 * 60;
+
+/// Longer strings are not tokens we made; they are refused without a lookup.
+const MAX_TOKEN_LEN: usize = 128;
+
+pub struct NewSession {
+    pub token: String,
+    pub connect_url: Url,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Clone)]
+pub struct ConnectSessions {
+    store: Store,
+    clock: Clock,
+    public_url: Url,
+}
+
+impl ConnectSessions {
+    pub fn new(store: Store, clock: Clock, public_url: Url) -> Self {
+        Self {
+            store,
+            clock,
+            public_url,
+        }
+    }
+
+    pub async fn create(
+        &self,
+        connection_id: ConnectionId,
+        return_to: Option<ReturnTo>,
+    ) -> Result<NewSession, StoreError> {
+        let token = random_token();
+        let expires_at = self.clock.now() + SESSION_LIFETIME_SECS;
+        let row = ConnectSessionRow {
+            connection_id,
+            return_to,
+            expires_at,
+        };
+        self.store
+            .create_connect_session(&sha256_hex(token.as_bytes()), &row)
+            .await?;
+        let mut connect_url = self.public_url.clone();
+        connect_url
+            .query_pairs_mut()
+            .clear()
+            .append_pair("session", &token);
+        Ok(NewSession {
+            token,
+            connect_url,
+            expires_at,
+        })
+    }
+
+    /// The session behind `token` if it can still be used; does not use it up.
+    pub async fn peek(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        self.store
+            .peek_connect_session(&sha256_hex(token.as_bytes()), self.clock.now())
+            .await
+    }
+
+    /// Uses the session up: a second call with the same token gets `None`.
+    pub async fn consume(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Ok(None);
+        }
+        self.store
+            .consume_connect_session(&sha256_hex(token.as_bytes()), self.clock.now())
+            .await
+    }
+}

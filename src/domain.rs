@@ -1,0 +1,237 @@
+//! Values parsed from untrusted input: holding one is the proof it was checked.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A connection's name, chosen by the app: 1 to 100 of `A-Z a-z 0-9 . _ -`,
+/// not starting with a dot, so it is safe in a URL path, a log line and a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConnectionId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("a connection id is 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' or '-', not starting with '.'")]
+    Invalid,
+}
+
+impl ConnectionId {
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let valid = (1..=100).contains(&raw.len())
+            && !raw.starts_with('.')
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(IdError::Invalid)
+        }
+    }
+
+    pub fn default_connection() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ConnectionId {
+    type Error = IdError;
+    fn try_from(raw: String) -> Result<Self, IdError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ConnectionId> for String {
+    fn from(id: ConnectionId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a connection authenticates at the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    /// Tokens from the OAuth redirect flow, refreshed as they expire.
+    Oauth,
+    /// An EmailOctopus API key the user pasted; it does not expire.
+    ApiKey,
+}
+
+/// Whether a connection's credential can still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Connected,
+    /// The provider answered `invalid_grant` to a refresh: the user must connect again.
+    NeedsReauth,
+}
+
+impl ConnectionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oauth => "oauth",
+            Self::ApiKey => "api_key",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "oauth" => Some(Self::Oauth),
+            "api_key" => Some(Self::ApiKey),
+            _ => None,
+        }
+    }
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::NeedsReauth => "needs_reauth",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "connected" => Some(Self::Connected),
+            "needs_reauth" => Some(Self::NeedsReauth),
+            _ => None,
+        }
+    }
+}
+
+/// A web origin: scheme, host and port, compared exactly after parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(url::Origin);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("not an absolute URL")]
+    NotAUrl,
+    #[error("only http and https are allowed")]
+    Scheme,
+    #[error("must not contain a user name or password")]
+    Credentials,
+    #[error("must not contain backslashes, control characters or whitespace")]
+    Suspicious,
+    #[error("an origin has no path, query or fragment")]
+    NotAnOrigin,
+    #[error("its origin is not in RETURN_TO_ORIGINS")]
+    OriginNotAllowed,
+}
+
+/// Parses an absolute http(s) URL, refusing what browsers and URL parsers read
+/// differently (backslashes, control characters, whitespace, userinfo).
+fn parse_web_url(raw: &str) -> Result<Url, UrlError> {
+    if raw
+        .chars()
+        .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+    {
+        return Err(UrlError::Suspicious);
+    }
+    let url = Url::parse(raw).map_err(|_| UrlError::NotAUrl)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(UrlError::Scheme);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError::Credentials);
+    }
+    Ok(url)
+}
+
+impl Origin {
+    pub fn parse(raw: &str) -> Result<Self, UrlError> {
+        let url = parse_web_url(raw)?;
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(UrlError::NotAnOrigin);
+        }
+        Ok(Self(url.origin()))
+    }
+}
+
+/// Where the browser goes after a connect: a URL on one of the allowed origins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReturnTo(String);
+
+impl ReturnTo {
+    /// Parses `raw` and accepts it only when its origin (scheme, host and port,
+    /// after IDNA and default-port normalisation) is one of `allowed`.
+    pub fn parse(raw: &str, allowed: &[Origin]) -> Result<Self, UrlError> {
+        let url = parse_web_url(raw)?;
+        let origin = url.origin();
+        if allowed.iter().any(|o| o.0 == origin) {
+            Ok(Self(url.into()))
+        } else {
+            Err(UrlError::OriginNotAllowed)
+        }
+    }
+
+    /// A value read back from our own store, which only ever holds parsed ones.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_ids_are_path_safe() {
+        for good in ["default", "user-42", "a.b_c", "A"] {
+            assert!(ConnectionId::parse(good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(101);
+        for bad in ["", ".", "..", "a/b", "a b", "é", "a%2f", long.as_str()] {
+            assert!(ConnectionId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn return_to_must_be_on_an_allowed_origin() {
+        let allowed = [Origin::parse("https://app.example.com").unwrap()];
+        let accepted = ReturnTo::parse("https://app.example.com/done?x=1", &allowed);
+        assert!(accepted.is_ok());
+        assert!(ReturnTo::parse("HTTPS://APP.example.com:443/x", &allowed).is_ok());
+        for bad in [
+            "https://app.example.com.evil.com/",
+            "https://app.example.com:444/",
+            "http://app.example.com/",
+            "https://evil.com@app.example.com/",
+            "https://app.example.com\\@evil.com/",
+            "//app.example.com/",
+            "/relative",
+            "https://app.example.com /x",
+            "https://app.example.com%09/x",
+            "javascript:alert(1)",
+            "https://аpp.example.com/",
+        ] {
+            assert!(ReturnTo::parse(bad, &allowed).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_origin_has_no_path() {
+        assert!(Origin::parse("https://a.example/").is_ok());
+        assert!(Origin::parse("https://a.example/path").is_err());
+    }
+}

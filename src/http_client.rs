@@ -1,0 +1,67 @@
+//! The one outbound HTTP client: built once, redirects off (a redirect from a
+//! token endpoint or the API must never carry a secret elsewhere), timeouts on,
+//! and answers read only up to a cap.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+/// Larger answers from a provider are refused rather than buffered.
+pub const MAX_PROVIDER_ANSWER: usize = 1024 * 1024;
+
+pub fn build(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("emailoctopus-connect/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+/// Why an outbound request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("could not be reached: {0}")]
+    Unreachable(String),
+    #[error("answered with more than {MAX_PROVIDER_ANSWER} bytes")]
+    TooLarge,
+}
+
+impl From<reqwest::Error> for OutboundError {
+    fn from(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            OutboundError::Timeout
+        } else {
+            // Without the URL: it may carry a query we should not log.
+            OutboundError::Unreachable(error.without_url().to_string())
+        }
+    }
+}
+
+/// Reads a response body, refusing one larger than `limit`.
+pub async fn read_capped(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, OutboundError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(OutboundError::TooLarge);
+    }
+    let mut body = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(OutboundError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,54 @@
+//! emailoctopus-connect lets the users of an app connect their EmailOctopus
+//! account to it, and keeps that connection alive.
+//!
+//! A browser connects through the OAuth 2.0 authorization-code flow with PKCE
+//! (`web`: `/auth` seals the pending flow into a cookie, `/callback` checks it
+//! and exchanges the code through `oauth`), or by pasting an API key, which is
+//! what EmailOctopus's public API v2 takes today. Either way `connections`
+//! seals the credential with `crypto` (AES-256-GCM bound to the connection
+//! id) and `store` keeps it in SQLite or Postgres. The app's backend then asks
+//! `api` for a fresh access token, or sends its API calls through the proxy;
+//! `connections` refreshes once per connection however many callers ask.
+//! `sandbox` mounts a small provider and a fake API so the whole flow can be
+//! tried with no account. `app` wires it all together for the binary and the tests.
+
+/// The routes for the app's backend, behind the admin bearer.
+pub mod api;
+/// The EmailOctopus API as this server calls it (key checks).
+pub mod api_client;
+/// `App::build` and `run`: the one start-up path.
+pub mod app;
+/// The one clock, movable in tests.
+pub mod clock;
+/// Settings from flags, the environment and `.env`, parsed into typed values.
+pub mod config;
+/// Single-use connect sessions created by the app's backend.
+pub mod connect_sessions;
+/// The credential rules: store, open, refresh once, revoke and delete.
+pub mod connections;
+/// AEAD sealing with a rotating key ring; constant-time comparison; random tokens.
+pub mod crypto;
+/// Checked values from untrusted input: connection ids, origins, return_to.
+pub mod domain;
+/// The one outbound HTTP client: redirects off, timeouts on, answers capped.
+pub mod http_client;
+/// Prometheus metrics.
+pub mod metrics;
+/// The OAuth 2.0 client: authorize, exchange, refresh, revoke, pending flows.
+pub mod oauth;
+/// Liveness, readiness and metrics routes.
+pub mod ops;
+/// The `rekey` subcommand: re-seal every credential under the first key.
+pub mod rekey;
+/// The built-in provider and fake API behind `--sandbox`.
+pub mod sandbox;
+/// The accept loop with the contract's limits and graceful shutdown.
+pub mod server;
+/// The state every route shares.
+pub mod state;
+/// Persistence for SQLite and Postgres; SQL lives here only.
+pub mod store;
+/// The browser's routes and pages.
+pub mod web;
+/// Signed connection events to `WEBHOOK_URL`.
+pub mod webhooks;

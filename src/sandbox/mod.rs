@@ -1,0 +1,123 @@
+//! `--sandbox`: a small authorization server and a fake EmailOctopus API on
+//! the same listener, with a client, key and admin token made for this run,
+//! so the whole flow can be clicked through with no account. Nothing outside
+//! this module asks whether it is running.
+
+mod api;
+mod provider;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::{ProviderSettings, TokenAuthMethod};
+use crate::crypto::random_token;
+use crate::web::page::Pages;
+
+/// What the sandbox gives the server: a provider, an API and words for the banner.
+pub struct Sandbox {
+    pub provider: ProviderSettings,
+    pub api_base_url: Url,
+    pub admin_token: SecretString,
+    pub api_key: String,
+    /// Pages with the sandbox banner, for the whole server.
+    pub pages: Pages,
+    pub router: Router,
+}
+
+/// The sandbox's own state: its one client and what it has issued.
+struct Shared {
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+    issuer: String,
+    api_key: String,
+    token_lifetime: Duration,
+    clock: Clock,
+    pages: Pages,
+    issued: Mutex<Issued>,
+}
+
+#[derive(Default)]
+struct Issued {
+    /// Authorization requests waiting for Approve or Deny, by a single-use id.
+    consents: HashMap<String, provider::Consent>,
+    codes: HashMap<String, provider::CodeGrant>,
+    /// Access tokens and when they expire.
+    access_tokens: HashMap<String, i64>,
+    refresh_tokens: HashMap<String, ()>,
+}
+
+fn banner(admin_token: &str, api_key: &str) -> String {
+    format!(
+        "Sandbox: a built-in test provider and a fake EmailOctopus API; nothing here touches a real account. \
+         Admin token for this run: {admin_token}. Sandbox API key: {api_key}."
+    )
+}
+
+impl Sandbox {
+    /// Sets up the sandbox for a server listening on `bound`.
+    pub fn new(
+        bound: SocketAddr,
+        token_lifetime: Duration,
+        admin_token: Option<SecretString>,
+        clock: Clock,
+    ) -> Self {
+        let base = Url::parse(&format!("http://{bound}")).expect("a socket address makes a URL");
+        let at = |path: &str| base.join(path).expect("a fixed path joins");
+        let issuer = at("/sandbox").to_string();
+        let client_secret = random_token();
+        let redirect_uri = at("/callback");
+        let api_key = format!("sandbox-key-{}", &random_token()[..16]);
+        let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_token()));
+        let pages = Pages::with_banner(Some(banner(admin_token.expose_secret(), &api_key)));
+        let shared = Arc::new(Shared {
+            client_id: "sandbox-client".into(),
+            client_secret: client_secret.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            issuer: issuer.clone(),
+            api_key: api_key.clone(),
+            token_lifetime,
+            clock,
+            pages: pages.clone(),
+            issued: Mutex::new(Issued::default()),
+        });
+        let router = Router::new()
+            .route(
+                "/sandbox/oauth/authorize",
+                get(provider::authorize_page).post(provider::decide),
+            )
+            .route("/sandbox/oauth/token", axum::routing::post(provider::token))
+            .route(
+                "/sandbox/oauth/revoke",
+                axum::routing::post(provider::revoke),
+            )
+            .route("/sandbox/api/lists", get(api::lists))
+            .with_state(shared);
+        Self {
+            provider: ProviderSettings {
+                client_id: "sandbox-client".into(),
+                client_secret: SecretString::from(client_secret),
+                redirect_uri: Some(redirect_uri),
+                authorize_url: at("/sandbox/oauth/authorize"),
+                token_url: at("/sandbox/oauth/token"),
+                revoke_url: Some(at("/sandbox/oauth/revoke")),
+                issuer: Some(issuer),
+                scopes: vec!["lists:read".into()],
+                auth_method: TokenAuthMethod::ClientSecretPost,
+            },
+            api_base_url: at("/sandbox/api"),
+            admin_token,
+            api_key,
+            pages,
+            router,
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The one state every route shares, behind an `Arc`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::api_client::ApiClient;
+use crate::clock::Clock;
+use crate::connect_sessions::ConnectSessions;
+use crate::connections::Connections;
+use crate::crypto::KeyRing;
+use crate::domain::Origin;
+use crate::metrics::Metrics;
+use crate::oauth::ProviderClient;
+use crate::store::Store;
+use crate::web::page::Pages;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// The database (connections, connect sessions, used states).
+    pub store: Store,
+    /// Seals pending flows and CSRF tokens; `connections` seals credentials with it.
+    pub keys: KeyRing,
+    /// Now, movable in tests.
+    pub clock: Clock,
+    /// The OAuth provider: authorize URL, exchange, refresh, revoke.
+    pub provider: Arc<ProviderClient>,
+    /// The credential rules: store, open, refresh, delete.
+    pub connections: Connections,
+    /// Single-use connect sessions that let a browser connect one connection.
+    pub sessions: ConnectSessions,
+    /// The EmailOctopus API (or the sandbox's): key checks and the proxy.
+    pub api: ApiClient,
+    /// The backend API's bearer token; `None` answers 401 to everyone.
+    pub admin_token: Option<SecretString>,
+    /// `/auth` without a session connects `default`.
+    pub open_connect: bool,
+    /// Origins a connect session's `return_to` may point at.
+    pub return_to_origins: Vec<Origin>,
+    /// Flow cookies are `Secure` when the redirect URI is https.
+    pub cookie_secure: bool,
+    /// Flow cookies are only sent back to the callback's path.
+    pub cookie_path: String,
+    /// The public base URL of this server, for connect links.
+    pub public_url: Url,
+    /// Renders pages (with the sandbox's banner, when there is one).
+    pub pages: Pages,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,134 @@
+//! Persistence. SQL lives here only, written once for SQLite and Postgres
+//! through sqlx's `Any` driver; what differs between the two (DDL, pragmas,
+//! the cross-process refresh lock) stays in `backend.rs`.
+//!
+//! The store keeps credentials as opaque sealed bytes: it never sees a token.
+
+mod backend;
+mod connections;
+mod sessions;
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+pub use backend::{Backend, RefreshLock};
+
+use crate::clock::UnixTime;
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, ReturnTo};
+
+/// A store operation failed; the detail is for the log, never for an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("timed out waiting for another refresh of this connection")]
+    LockTimeout,
+    #[error("the database holds a row this version cannot read: {0}")]
+    Corrupt(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            // Postgres `lock_not_available`: the refresh lock's bounded wait ran out.
+            if db.code().as_deref() == Some("55P03") {
+                return StoreError::LockTimeout;
+            }
+        }
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+/// A stored connection. The credential fields are sealed bytes.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: ConnectionId,
+    pub kind: ConnectionKind,
+    pub status: ConnectionStatus,
+    pub scopes: Vec<String>,
+    pub token_type: String,
+    pub sealed_access_token: Vec<u8>,
+    pub sealed_refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// A credential to store, already sealed.
+#[derive(Debug, Clone)]
+pub struct SealedCredential {
+    pub kind: ConnectionKind,
+    pub scopes: Vec<String>,
+    pub token_type: String,
+    pub sealed_access_token: Vec<u8>,
+    pub sealed_refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// A connect session as stored (by the hash of its token).
+#[derive(Debug, Clone)]
+pub struct ConnectSessionRow {
+    pub connection_id: ConnectionId,
+    pub return_to: Option<ReturnTo>,
+    pub expires_at: UnixTime,
+}
+
+/// Pool limits; the defaults suit one small server.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The database behind every route. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (creating an SQLite file if missing) and runs the migrations.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
+            .connect(&backend.connect_url(url))
+            .await?;
+        backend.migrate(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}

@@ -1,0 +1,103 @@
+//! Single-use records: connect sessions and the states of finished callbacks.
+//! Each is used up by one atomic statement, so "single use" holds across
+//! processes sharing the database.
+
+use sqlx::Row;
+
+use super::{corrupt, ConnectSessionRow, Store, StoreError};
+use crate::clock::UnixTime;
+use crate::domain::{ConnectionId, ReturnTo};
+
+impl Store {
+    pub async fn create_connect_session(
+        &self,
+        token_hash: &str,
+        session: &ConnectSessionRow,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connect_sessions (token_hash, connection_id, return_to, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(session.connection_id.as_str())
+        .bind(session.return_to.as_ref().map(ReturnTo::as_str))
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session if it is unused and unexpired, without using it up.
+    pub async fn peek_connect_session(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ConnectSessionRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT connection_id, return_to, expires_at FROM connect_sessions
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode_session).transpose()
+    }
+
+    /// Uses the session up; `None` if it is unknown, expired or used already.
+    pub async fn consume_connect_session(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<Option<ConnectSessionRow>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE connect_sessions SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING connection_id, return_to, expires_at",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(decode_session).transpose()
+    }
+
+    /// Records a callback's state as finished; false if it was already.
+    pub async fn consume_flow_state(
+        &self,
+        state_hash: &str,
+        expires_at: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO consumed_flow_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(state_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets single-use records that can no longer be used anyway.
+    pub async fn delete_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let states = sqlx::query("DELETE FROM consumed_flow_states WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let sessions = sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(states.rows_affected() + sessions.rows_affected())
+    }
+}
+
+fn decode_session(row: &sqlx::any::AnyRow) -> Result<ConnectSessionRow, StoreError> {
+    let connection_id: String = row.try_get("connection_id")?;
+    let return_to: Option<String> = row.try_get("return_to")?;
+    Ok(ConnectSessionRow {
+        connection_id: ConnectionId::parse(&connection_id)
+            .map_err(|_| corrupt("session connection id"))?,
+        return_to: return_to.map(ReturnTo::from_trusted),
+        expires_at: row.try_get("expires_at")?,
+    })
+}

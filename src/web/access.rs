@@ -1,0 +1,45 @@
+//! Which connection a browser request may act on: the one its connect
+//! session names, or `default` when `OPEN_CONNECT` is on. Nothing else.
+
+use super::error::PageError;
+use crate::domain::{ConnectionId, ReturnTo};
+use crate::state::AppState;
+
+/// Whether the request uses its connect session up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionUse {
+    /// Viewing the page: the link keeps working.
+    Peek,
+    /// Starting a flow or saving a key: the link is spent.
+    Consume,
+}
+
+pub struct Grant {
+    pub connection_id: ConnectionId,
+    pub return_to: Option<ReturnTo>,
+}
+
+pub async fn grant(
+    state: &AppState,
+    session: Option<&str>,
+    how: SessionUse,
+) -> Result<Grant, PageError> {
+    match session.filter(|s| !s.is_empty()) {
+        Some(token) => {
+            let row = match how {
+                SessionUse::Peek => state.sessions.peek(token).await?,
+                SessionUse::Consume => state.sessions.consume(token).await?,
+            };
+            let row = row.ok_or(PageError::NoSession)?;
+            Ok(Grant {
+                connection_id: row.connection_id,
+                return_to: row.return_to,
+            })
+        }
+        None if state.open_connect => Ok(Grant {
+            connection_id: ConnectionId::default_connection(),
+            return_to: None,
+        }),
+        None => Err(PageError::NoSession),
+    }
+}

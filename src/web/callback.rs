@@ -1,0 +1,120 @@
+//! `GET /callback`: finishes a flow. Everything about the browser and the
+//! answer is checked (state, this browser's flow, expiry, single use, `iss`,
+//! `error`) before any request goes to the provider.
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use maud::html;
+
+use super::error::PageError;
+use crate::crypto::secrets_equal;
+use crate::oauth::{AuthorizationResponse, FlowError, PendingFlow, FLOW_LIFETIME_SECS};
+use crate::state::AppState;
+
+pub async fn finish(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    jar: CookieJar,
+) -> Response {
+    let (jar, result) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
+    state.metrics.flow_finished(match &result {
+        Ok(_) => "connected",
+        Err(PageError::Declined) => "declined",
+        Err(PageError::Credential(_)) => "provider_failed",
+        Err(_) => "refused",
+    });
+    (jar, state.pages.answer(result)).into_response()
+}
+
+/// Returns the jar without this flow's cookie once the flow is found: any
+/// answer, good or bad, ends it.
+async fn complete(
+    state: &AppState,
+    query: &str,
+    jar: CookieJar,
+) -> (CookieJar, Result<Response, PageError>) {
+    let response = match AuthorizationResponse::parse(query) {
+        Ok(response) => response,
+        Err(_) => {
+            return (
+                jar,
+                Err(PageError::Malformed("repeated or oversized parameters")),
+            )
+        }
+    };
+    let Some(state_param) = response.state.clone() else {
+        return (jar, Err(PageError::Flow(FlowError::Unknown)));
+    };
+    let name = PendingFlow::cookie_name(&state_param);
+    let Some(cookie) = jar.get(&name).map(|c| c.value().to_owned()) else {
+        return (jar, Err(PageError::Flow(FlowError::Unknown)));
+    };
+    let jar = jar.remove(Cookie::build(name).path(state.cookie_path.clone()));
+    let result = match PendingFlow::open(&cookie, &state_param, &state.keys, state.clock.now()) {
+        Ok(flow) => exchange(state, response, flow).await,
+        Err(error) => Err(error.into()),
+    };
+    (jar, result)
+}
+
+async fn exchange(
+    state: &AppState,
+    response: AuthorizationResponse,
+    flow: PendingFlow,
+) -> Result<Response, PageError> {
+    // RFC 9207 §2.4: with an expected issuer, `iss` must be present and equal,
+    // on error responses too.
+    if let Some(expected) = state.provider.issuer() {
+        let matches = response
+            .iss
+            .as_deref()
+            .is_some_and(|iss| secrets_equal(iss.as_bytes(), expected.as_bytes()));
+        if !matches {
+            return Err(PageError::WrongIssuer);
+        }
+    }
+    let state_hash = PendingFlow::state_hash(flow.state.secret());
+    let first_use = state
+        .store
+        .consume_flow_state(
+            &state_hash,
+            flow.expires_at.max(state.clock.now() + FLOW_LIFETIME_SECS),
+        )
+        .await?;
+    if !first_use {
+        return Err(PageError::Replayed);
+    }
+    if let Some(code) = response.error.as_deref() {
+        return Err(match code {
+            "access_denied" => PageError::Declined,
+            _ => PageError::ProviderError {
+                code: code.chars().take(64).collect(),
+                description: response.shown_description(),
+            },
+        });
+    }
+    let code = response.code.ok_or(PageError::MissingCode)?;
+    let tokens = state
+        .provider
+        .exchange_code(code, flow.verifier)
+        .await
+        .map_err(|e| PageError::Credential(e.into()))?;
+    let connection = state
+        .connections
+        .save_oauth(&flow.connection_id, tokens, state.provider.scopes())
+        .await?;
+    tracing::info!(connection = %connection.id, "connected by the OAuth flow");
+    if let Some(return_to) = flow.return_to {
+        return Ok(Redirect::to(return_to.as_str()).into_response());
+    }
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "Connected",
+        html! {
+            p.status { "Your EmailOctopus account is connected." }
+            p { "Connection " code { (connection.id) } " is ready; you can close this page." }
+        },
+    ))
+}

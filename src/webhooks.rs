@@ -1,0 +1,115 @@
+//! Connection events POSTed to `WEBHOOK_URL`, signed with HMAC-SHA256 and
+//! retried with backoff in the background: a webhook never blocks or fails
+//! the flow that caused it.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::Sha256;
+use url::Url;
+
+use crate::clock::{rfc3339, Clock};
+use crate::crypto::to_hex;
+use crate::domain::{ConnectionId, ConnectionKind};
+
+/// At most this many attempts per event (the contract: 10).
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The first retry comes after this; each next one waits twice as long, capped.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Event {
+    #[serde(rename = "connection.created")]
+    Created,
+    #[serde(rename = "connection.needs_reauth")]
+    NeedsReauth,
+    #[serde(rename = "connection.deleted")]
+    Deleted,
+}
+
+#[derive(Serialize)]
+struct Payload<'a> {
+    event: Event,
+    connection_id: &'a str,
+    kind: ConnectionKind,
+    at: String,
+}
+
+#[derive(Clone)]
+pub struct Webhooks {
+    target: Option<(Url, SecretString)>,
+    http: reqwest::Client,
+    clock: Clock,
+    first_backoff: Duration,
+}
+
+impl Webhooks {
+    pub fn new(target: Option<(Url, SecretString)>, http: reqwest::Client, clock: Clock) -> Self {
+        Self {
+            target,
+            http,
+            clock,
+            first_backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Shorter waits between attempts (tests).
+    pub fn with_first_backoff(mut self, first_backoff: Duration) -> Self {
+        self.first_backoff = first_backoff;
+        self
+    }
+
+    /// Sends the event in the background; returns at once.
+    pub fn emit(&self, event: Event, id: &ConnectionId, kind: ConnectionKind) {
+        let Some((url, secret)) = self.target.clone() else {
+            return;
+        };
+        let body = serde_json::to_vec(&Payload {
+            event,
+            connection_id: id.as_str(),
+            kind,
+            at: rfc3339(self.clock.now()),
+        })
+        .expect("an event serialises");
+        let signature = format!("sha256={}", sign(secret.expose_secret().as_bytes(), &body));
+        let http = self.http.clone();
+        let first_backoff = self.first_backoff;
+        let id = id.clone();
+        tokio::spawn(async move {
+            let mut backoff = first_backoff;
+            for attempt in 1..=MAX_ATTEMPTS {
+                let sent = http
+                    .post(url.clone())
+                    .header("content-type", "application/json")
+                    .header("x-signature-256", &signature)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(answer) if answer.status().is_success() => return,
+                    Ok(answer) => {
+                        tracing::warn!(connection = %id, ?event, attempt, status = answer.status().as_u16(), "webhook refused")
+                    }
+                    Err(error) => {
+                        tracing::warn!(connection = %id, ?event, attempt, error = %error.without_url(), "webhook failed")
+                    }
+                }
+                if attempt < MAX_ATTEMPTS {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            tracing::error!(connection = %id, ?event, "webhook given up after {MAX_ATTEMPTS} attempts");
+        });
+    }
+}
+
+/// Hex HMAC-SHA256 of `body` under `key`: what `X-Signature-256` carries.
+pub fn sign(key: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    to_hex(&mac.finalize().into_bytes())
+}
