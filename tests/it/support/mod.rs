@@ -1,0 +1,340 @@
+//! `TestApp::start`: the real server on port 0, on a real database, driven
+//! over HTTP; `FakeProvider` plays the provider and the API.
+
+pub mod provider;
+
+use std::time::Duration;
+
+use clap::Parser;
+use emailoctopus_connect::app::App;
+use emailoctopus_connect::clock::Clock;
+use emailoctopus_connect::config::Cli;
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use provider::{FakeProvider, TokenAnswer};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// Which database a test runs on. Postgres runs when `TEST_DATABASE_URL` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one test body on each backend: SQLite always, Postgres when
+/// `TEST_DATABASE_URL` is set (CI sets it).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    if $crate::support::postgres_url().is_none() {
+                        eprintln!("skipped: set TEST_DATABASE_URL to run on Postgres");
+                        return;
+                    }
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh database: an SQLite file in a temporary folder, or a Postgres
+/// database made for this test and dropped after it.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("test.db").display()),
+                dir,
+                postgres_name: None,
+            },
+            Backend::Postgres => {
+                let admin_url = postgres_url().expect("TEST_DATABASE_URL");
+                let name = format!(
+                    "eoc_test_{}",
+                    emailoctopus_connect::crypto::random_token()[..12]
+                        .to_lowercase()
+                        .replace('-', "_")
+                );
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+                    .await
+                    .unwrap();
+                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&format!("/{name}"));
+                Self {
+                    url: url.to_string(),
+                    backend,
+                    dir,
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// The SQLite file and its -wal and -shm companions, as raw bytes.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            if let Ok(b) = std::fs::read(self.dir.path().join(format!("test.db{suffix}"))) {
+                bytes.extend(b);
+            }
+        }
+        bytes
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        let admin_url = postgres_url().unwrap();
+        // Drop runs outside any runtime we may block, so use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await
+                {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh `TOKEN_ENCRYPTION_KEY` value.
+pub fn new_key() -> String {
+    emailoctopus_connect::crypto::generate_key()
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub clock: Clock,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Starts the server on `db` with these flags (plus port 0 and the admin token).
+    pub async fn start(db: &TestDb, args: &[String]) -> Self {
+        let mut argv = vec![
+            "emailoctopus-connect".to_owned(),
+            "--listen-addr=127.0.0.1:0".to_owned(),
+            format!("--database-url={}", db.url),
+            format!("--admin-token={ADMIN_TOKEN}"),
+            "--provider-timeout-secs=2".to_owned(),
+        ];
+        argv.extend(args.iter().cloned());
+        Self::start_argv(argv).await
+    }
+
+    /// Starts the server in sandbox mode.
+    pub async fn sandbox(args: &[&str]) -> Self {
+        let mut argv = vec![
+            "emailoctopus-connect".to_owned(),
+            "--sandbox".to_owned(),
+            "--listen-addr=127.0.0.1:0".to_owned(),
+            format!("--admin-token={ADMIN_TOKEN}"),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        Self::start_argv(argv).await
+    }
+
+    async fn start_argv(argv: Vec<String>) -> Self {
+        let config = Cli::try_parse_from(argv).unwrap().settings.parse().unwrap();
+        let clock = Clock::default();
+        let app = App::build_with_clock(config, clock.clone()).await.unwrap();
+        let url = format!("http://{}", app.local_addr());
+        let (shutdown, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            url,
+            clock,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        self.shutdown.take().unwrap().send(()).ok();
+        tokio::time::timeout(Duration::from_secs(40), self.task.take().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// An HTTP client for the backend API, with the admin bearer.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            app_url: self.url.clone(),
+            http: client(false),
+        }
+    }
+
+    /// A browser: keeps cookies, does not follow redirects by itself.
+    pub fn browser(&self) -> reqwest::Client {
+        client(true)
+    }
+
+    /// A connect session for `id`, as the app's backend would make it.
+    pub async fn session(&self, id: &str) -> String {
+        let (status, body) = self
+            .admin()
+            .post(
+                "/connect-sessions",
+                serde_json::json!({ "connection_id": id }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts a flow in `browser` with the session and follows it to the
+    /// provider's redirect back; returns the callback URL.
+    pub async fn begin(&self, browser: &reqwest::Client, session: &str) -> String {
+        let auth = browser
+            .get(self.at(&format!("/auth?session={session}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(auth.status().is_redirection(), "{}", auth.status());
+        let authorize = location(&auth);
+        let back = browser.get(authorize).send().await.unwrap();
+        assert!(back.status().is_redirection(), "{}", back.status());
+        location(&back)
+    }
+
+    /// A whole connect flow for `id` through `provider`; returns the callback's answer.
+    pub async fn connect(&self, id: &str) -> reqwest::Response {
+        let browser = self.browser();
+        let session = self.session(id).await;
+        let callback = self.begin(&browser, &session).await;
+        browser.get(callback).send().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(cookies)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub struct Admin {
+    app_url: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.app_url))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        json_of(
+            self.request(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        json_of(
+            self.request(reqwest::Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        json_of(
+            self.request(reqwest::Method::PUT, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
