@@ -91,7 +91,6 @@ impl TestDb {
                 url.set_path(&format!("/{name}"));
                 Self {
                     url: url.to_string(),
-                    backend,
                     dir,
                     postgres_name: Some(name),
                 }
