@@ -1,6 +1,8 @@
 //! The EmailOctopus API (or the sandbox's fake of it) as this server uses it:
-//! checking an API key before it is stored.
+//! checking an API key before it is stored, and forwarding proxied calls.
 
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -57,4 +59,38 @@ impl ApiClient {
             other => Err(KeyCheckError::Failed(other)),
         }
     }
+
+    /// Sends one proxied request with `credential` as the bearer. `path` was
+    /// checked by the proxy; redirects are not followed (the shared client's policy).
+    pub async fn forward(
+        &self,
+        request: &ForwardRequest,
+        credential: &SecretString,
+    ) -> Result<reqwest::Response, OutboundError> {
+        let mut url = self.url_for(&request.path);
+        if let Some(query) = &request.query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let url = Url::parse(&url)
+            .map_err(|e| OutboundError::Unreachable(format!("bad upstream URL: {e}")))?;
+        Ok(self
+            .http
+            .request(request.method.clone(), url)
+            .headers(request.headers.clone())
+            .bearer_auth(credential.expose_secret())
+            .body(request.body.clone())
+            .send()
+            .await?)
+    }
+}
+
+/// A request the proxy sends upstream: already filtered, body buffered so a
+/// retry after a refresh can send it again.
+pub struct ForwardRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }

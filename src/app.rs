@@ -153,14 +153,7 @@ impl App {
             http.clone(),
         ));
         let api = ApiClient::new(http.clone(), api_base_url);
-        let webhooks = Webhooks::new(
-            config
-                .webhook
-                .as_ref()
-                .map(|w| (w.url.clone(), w.secret.clone())),
-            http.clone(),
-            clock.clone(),
-        );
+        let webhooks = Webhooks::new(config.webhook.clone(), http.clone(), clock.clone());
         let lock_wait = config.provider_timeout + Duration::from_secs(5);
         let connections = Connections::new(
             store.clone(),

@@ -104,6 +104,9 @@ pub struct Settings {
     /// Key for the webhook HMAC-SHA256 signature (required with WEBHOOK_URL).
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
+    /// Milliseconds before the first webhook retry; each next wait doubles, up to 60 times this.
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value = "1000")]
+    pub webhook_retry_base_ms: String,
     /// Separate socket address for /metrics, no bearer there [default: /metrics on the main listener].
     #[arg(long, env = "METRICS_ADDR")]
     pub metrics_addr: Option<String>,
@@ -170,6 +173,7 @@ pub struct ProviderSettings {
 pub struct WebhookSettings {
     pub url: Url,
     pub secret: SecretString,
+    pub retry_base: Duration,
 }
 
 /// Everything the server needs, parsed and checked.
@@ -249,6 +253,10 @@ impl Settings {
             (Some(url), Some(secret)) if !secret.is_empty() => Some(WebhookSettings {
                 url: parse_http_url("WEBHOOK_URL", &url)?,
                 secret: SecretString::from(secret),
+                retry_base: Duration::from_millis(parse_positive(
+                    "WEBHOOK_RETRY_BASE_MS",
+                    &self.webhook_retry_base_ms,
+                )?),
             }),
             (Some(_), _) => {
                 return Err(ConfigError::new(
@@ -260,7 +268,7 @@ impl Settings {
         Ok(Config {
             listen_addr,
             provider,
-            api_base_url: parse_http_url("API_BASE_URL", &self.api_base_url)?,
+            api_base_url: parse_endpoint_url("API_BASE_URL", &self.api_base_url)?,
             database_url: parse_database_url(&self.database_url)?,
             keys,
             admin_token: non_empty(self.admin_token).map(SecretString::from),
@@ -301,12 +309,12 @@ impl Settings {
                 .as_deref()
                 .map(|raw| parse_http_url("REDIRECT_URI", raw))
                 .transpose()?,
-            authorize_url: parse_http_url("AUTHORIZE_URL", &self.authorize_url)?,
-            token_url: parse_http_url("TOKEN_URL", &self.token_url)?,
+            authorize_url: parse_endpoint_url("AUTHORIZE_URL", &self.authorize_url)?,
+            token_url: parse_endpoint_url("TOKEN_URL", &self.token_url)?,
             revoke_url: self
                 .revoke_url
                 .as_deref()
-                .map(|raw| parse_http_url("REVOKE_URL", raw))
+                .map(|raw| parse_endpoint_url("REVOKE_URL", raw))
                 .transpose()?,
             issuer: non_empty(self.issuer.clone()),
             scopes: self
@@ -373,6 +381,26 @@ fn parse_http_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError>
         return Err(ConfigError::new(
             variable,
             "must not contain credentials or a fragment",
+        ));
+    }
+    Ok(url)
+}
+
+/// An endpoint that receives secrets: https, or plain http only on a loopback
+/// host (RFC 6749 §3.1, §3.2 and RFC 7009 §2 require TLS; loopback never
+/// leaves the machine).
+fn parse_endpoint_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = parse_http_url(variable, raw)?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(ConfigError::new(
+            variable,
+            "must be https (plain http is allowed only for localhost)",
         ));
     }
     Ok(url)
@@ -445,6 +473,18 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.starts_with("WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn endpoints_need_https_off_loopback() {
+        let base = ["--client-id=c", "--client-secret=s", KEY];
+        let with = |extra: &str| settings(&[base[0], base[1], base[2], extra]);
+        assert!(with("--token-url=http://127.0.0.1:9/token").is_ok());
+        assert!(with("--token-url=http://localhost:9/token").is_ok());
+        let err = with("--token-url=http://provider.example/token").unwrap_err();
+        assert!(err.starts_with("TOKEN_URL"), "{err}");
+        let err = with("--revoke-url=http://provider.example/revoke").unwrap_err();
+        assert!(err.starts_with("REVOKE_URL"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct Connection {
 
 /// A credential ready to use at the API.
 pub struct Credential {
+    pub kind: ConnectionKind,
     pub secret: SecretString,
     pub token_type: String,
     pub expires_at: Option<UnixTime>,
@@ -408,6 +409,7 @@ impl Connections {
             return Err(CredentialError::NeedsReauth);
         }
         Ok(Credential {
+            kind: row.kind,
             secret: SecretString::from(self.open_string(
                 &row.id,
                 Field::Access,

@@ -2,23 +2,20 @@
 //! retried with backoff in the background: a webhook never blocks or fails
 //! the flow that caused it.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::Sha256;
-use url::Url;
 
 use crate::clock::{rfc3339, Clock};
+use crate::config::WebhookSettings;
 use crate::crypto::to_hex;
 use crate::domain::{ConnectionId, ConnectionKind};
 
 /// At most this many attempts per event (the contract: 10).
 pub const MAX_ATTEMPTS: u32 = 10;
-/// The first retry comes after this; each next one waits twice as long, capped.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Each wait is twice the one before, up to this many times the first.
+const MAX_BACKOFF_FACTOR: u32 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Event {
@@ -40,31 +37,28 @@ struct Payload<'a> {
 
 #[derive(Clone)]
 pub struct Webhooks {
-    target: Option<(Url, SecretString)>,
+    target: Option<WebhookSettings>,
     http: reqwest::Client,
     clock: Clock,
-    first_backoff: Duration,
 }
 
 impl Webhooks {
-    pub fn new(target: Option<(Url, SecretString)>, http: reqwest::Client, clock: Clock) -> Self {
+    pub fn new(target: Option<WebhookSettings>, http: reqwest::Client, clock: Clock) -> Self {
         Self {
             target,
             http,
             clock,
-            first_backoff: FIRST_BACKOFF,
         }
-    }
-
-    /// Shorter waits between attempts (tests).
-    pub fn with_first_backoff(mut self, first_backoff: Duration) -> Self {
-        self.first_backoff = first_backoff;
-        self
     }
 
     /// Sends the event in the background; returns at once.
     pub fn emit(&self, event: Event, id: &ConnectionId, kind: ConnectionKind) {
-        let Some((url, secret)) = self.target.clone() else {
+        let Some(WebhookSettings {
+            url,
+            secret,
+            retry_base,
+        }) = self.target.clone()
+        else {
             return;
         };
         let body = serde_json::to_vec(&Payload {
@@ -76,10 +70,9 @@ impl Webhooks {
         .expect("an event serialises");
         let signature = format!("sha256={}", sign(secret.expose_secret().as_bytes(), &body));
         let http = self.http.clone();
-        let first_backoff = self.first_backoff;
         let id = id.clone();
         tokio::spawn(async move {
-            let mut backoff = first_backoff;
+            let mut backoff = retry_base;
             for attempt in 1..=MAX_ATTEMPTS {
                 let sent = http
                     .post(url.clone())
@@ -99,7 +92,7 @@ impl Webhooks {
                 }
                 if attempt < MAX_ATTEMPTS {
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = (backoff * 2).min(retry_base * MAX_BACKOFF_FACTOR);
                 }
             }
             tracing::error!(connection = %id, ?event, "webhook given up after {MAX_ATTEMPTS} attempts");

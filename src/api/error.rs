@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::connections::CredentialError;
+use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
 
@@ -20,6 +21,14 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     BadRequest(&'static str),
+    #[error("proxy path refused: {0}")]
+    BadPath(String),
+    #[error("request body over the limit")]
+    TooLarge,
+    #[error("the upstream answer is over the limit")]
+    UpstreamTooLarge,
+    #[error("upstream: {0}")]
+    Upstream(#[from] OutboundError),
     #[error("credential: {0}")]
     Credential(#[from] CredentialError),
     #[error("storage: {0}")]
@@ -34,6 +43,11 @@ impl ApiError {
             Self::NotFound => not_found(),
             Self::Invalid(detail) => (S::UNPROCESSABLE_ENTITY, "Invalid request", detail.clone()),
             Self::BadRequest(detail) => (S::BAD_REQUEST, "Bad request", (*detail).into()),
+            Self::BadPath(detail) => (S::BAD_REQUEST, "Path refused", format!("{detail}; the proxy only forwards paths inside API_BASE_URL.")),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Body too large", "The proxy forwards bodies up to 10 MiB.".into()),
+            Self::UpstreamTooLarge => (S::BAD_GATEWAY, "Upstream answer too large", "The API answered with more than 10 MiB.".into()),
+            Self::Upstream(OutboundError::Timeout) => (S::GATEWAY_TIMEOUT, "API timeout", "The API did not answer in time.".into()),
+            Self::Upstream(_) => (S::BAD_GATEWAY, "API unreachable", "The API could not be reached.".into()),
             Self::Credential(e) => match e {
                 CredentialError::NotFound => not_found(),
                 CredentialError::NeedsReauth => (S::CONFLICT, "Needs re-authorization", "The provider no longer accepts this connection's grant; the user must connect again.".into()),

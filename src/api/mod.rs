@@ -4,8 +4,11 @@
 mod auth;
 mod connections;
 pub mod error;
+mod proxy;
+pub mod proxy_path;
 
-use axum::routing::{get, post, put};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
 pub use auth::AdminAuth;
@@ -26,4 +29,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/connections/{id}/refresh", post(connections::refresh))
         .route("/connections/{id}/api-key", put(connections::put_api_key))
+        .route(
+            "/connections/{id}/api/{*path}",
+            any(proxy::forward).layer(DefaultBodyLimit::max(proxy::MAX_PROXY_BODY)),
+        )
 }

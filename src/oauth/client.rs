@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, RevocationErrorResponseType, RevocationUrl, Scope, StandardErrorResponse,
-    StandardRevocableToken, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -16,10 +15,10 @@ use url::Url;
 use super::transport::{Transport, TransportError};
 use super::OAuthError;
 use crate::config::{ProviderSettings, TokenAuthMethod};
-use crate::http_client::OutboundError;
+use crate::http_client::{read_capped, OutboundError, MAX_PROVIDER_ANSWER};
 
 type ConfiguredClient =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointSet>;
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// What a token endpoint gave, with the secrets in types that will not print.
 #[derive(Debug)]
@@ -48,6 +47,10 @@ pub struct Authorization {
 pub struct ProviderClient {
     client: ConfiguredClient,
     http: Transport,
+    /// RFC 7009 requests are made here rather than by the oauth2 crate, which
+    /// refuses plain http even on loopback (where the sandbox and tests live);
+    /// the settings only allow http for loopback hosts.
+    revocation: Option<Revocation>,
     scopes: Vec<String>,
     issuer: Option<String>,
     redirect_uri: Url,
@@ -65,12 +68,17 @@ impl ProviderClient {
             ))
             .set_auth_uri(AuthUrl::from_url(settings.authorize_url.clone()))
             .set_token_uri(TokenUrl::from_url(settings.token_url.clone()))
-            .set_revocation_url_option(settings.revoke_url.clone().map(RevocationUrl::from_url))
             .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()))
             .set_auth_type(auth_type);
         Self {
             client,
             http: Transport(http),
+            revocation: settings.revoke_url.clone().map(|url| Revocation {
+                url,
+                auth_method: settings.auth_method,
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+            }),
             scopes: settings.scopes.clone(),
             issuer: settings.issuer.clone(),
             redirect_uri,
@@ -135,28 +143,69 @@ impl ProviderClient {
 
     /// True when a revocation endpoint is configured.
     pub fn can_revoke(&self) -> bool {
-        self.client.revocation_url().is_some()
+        self.revocation.is_some()
     }
 
-    /// RFC 7009 §2.1. Only a 200 is success; a 503 (§2.2.1) is a failure.
+    /// RFC 7009 §2.1. Only a 200 is success (§2.2); a 503 (§2.2.1) is a failure.
     pub async fn revoke(&self, token: RevocableToken) -> Result<(), OAuthError> {
-        let token = match token {
-            RevocableToken::Refresh(t) => StandardRevocableToken::RefreshToken(RefreshToken::new(
-                t.expose_secret().to_owned(),
-            )),
-            RevocableToken::Access(t) => StandardRevocableToken::AccessToken(
-                oauth2::AccessToken::new(t.expose_secret().to_owned()),
-            ),
+        let revocation = self
+            .revocation
+            .as_ref()
+            .ok_or_else(|| OAuthError::Failed("no revocation endpoint configured".into()))?;
+        let (token, hint) = match &token {
+            RevocableToken::Refresh(t) => (t, "refresh_token"),
+            RevocableToken::Access(t) => (t, "access_token"),
         };
-        let request = self
-            .client
-            .revoke_token(token)
-            .map_err(|_| OAuthError::Failed("no revocation endpoint configured".into()))?;
-        request
-            .request_async(&self.http)
+        let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
+        let mut request = self.http.0.post(revocation.url.clone());
+        match revocation.auth_method {
+            TokenAuthMethod::ClientSecretPost => {
+                form.push(("client_id", &revocation.client_id));
+                form.push(("client_secret", revocation.client_secret.expose_secret()));
+            }
+            // RFC 6749 §2.3.1: the id and secret are form-encoded before Basic.
+            TokenAuthMethod::ClientSecretBasic => {
+                request = request.basic_auth(
+                    form_encode(&revocation.client_id),
+                    Some(form_encode(revocation.client_secret.expose_secret())),
+                );
+            }
+        }
+        let answer = request
+            .form(&form)
+            .send()
             .await
-            .map_err(revocation_error)
+            .map_err(|e| outbound_failure(e.into()))?;
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.is_client_error() {
+            let body = read_capped(answer, MAX_PROVIDER_ANSWER)
+                .await
+                .unwrap_or_default();
+            if let Ok(error) = serde_json::from_slice::<BasicErrorResponse>(&body) {
+                return Err(OAuthError::Refused {
+                    code: error.error().as_ref().to_owned(),
+                });
+            }
+        }
+        Err(OAuthError::Failed(format!(
+            "revocation answered HTTP {}",
+            status.as_u16()
+        )))
     }
+}
+
+struct Revocation {
+    url: Url,
+    auth_method: TokenAuthMethod,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn token_set(response: BasicTokenResponse) -> TokenSet {
@@ -182,17 +231,6 @@ fn token_error(error: RequestTokenError<TransportError, BasicErrorResponse>) -> 
     }
 }
 
-fn revocation_error(
-    error: RequestTokenError<TransportError, StandardErrorResponse<RevocationErrorResponseType>>,
-) -> OAuthError {
-    match error {
-        RequestTokenError::ServerResponse(answer) => OAuthError::Refused {
-            code: answer.error().as_ref().to_owned(),
-        },
-        other => transport_failure(other),
-    }
-}
-
 /// Everything that is not an OAuth error answer. The details never include a
 /// response body: a rude provider could echo a secret into it.
 fn transport_failure<T: oauth2::ErrorResponse>(
@@ -210,5 +248,12 @@ fn transport_failure<T: oauth2::ErrorResponse>(
         RequestTokenError::ServerResponse(_) => {
             OAuthError::Failed("unexpected error answer".into())
         }
+    }
+}
+
+fn outbound_failure(error: OutboundError) -> OAuthError {
+    match error {
+        OutboundError::Timeout => OAuthError::Timeout,
+        other => OAuthError::Failed(other.to_string()),
     }
 }

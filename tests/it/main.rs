@@ -2,7 +2,12 @@
 
 mod support;
 
+mod api_keys;
 mod callback_refusals;
 mod flow;
 mod provider_faults;
+mod proxy;
+mod refresh;
+mod revocation;
 mod storage;
+mod webhooks;

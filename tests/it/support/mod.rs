@@ -177,6 +177,13 @@ impl TestApp {
     }
 
     async fn start_argv(argv: Vec<String>) -> Self {
+        // `RUST_LOG=info cargo test ...` shows the server's logs for a failing test.
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let config = Cli::try_parse_from(argv).unwrap().settings.parse().unwrap();
         let clock = Clock::default();
         let app = App::build_with_clock(config, clock.clone()).await.unwrap();

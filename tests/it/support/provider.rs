@@ -69,6 +69,8 @@ pub struct Control {
     /// Ignore the PKCE challenge (a provider that does not support PKCE).
     pub ignore_pkce: bool,
     pub upstream_status: u16,
+    /// The API refuses every credential, even fresh ones.
+    pub api_refuses_all: bool,
     counter: u64,
     codes: HashMap<String, (String, String)>,
     pub live_access_tokens: Vec<String>,
@@ -92,6 +94,7 @@ impl FakeProvider {
             iss: None,
             ignore_pkce: false,
             upstream_status: 200,
+            api_refuses_all: false,
             counter: 0,
             codes: HashMap::new(),
             live_access_tokens: Vec::new(),
@@ -336,7 +339,8 @@ fn bearer_is_live(control: &Control, headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    bearer == API_KEY || control.live_access_tokens.iter().any(|t| t == bearer)
+    !control.api_refuses_all
+        && (bearer == API_KEY || control.live_access_tokens.iter().any(|t| t == bearer))
 }
 
 async fn lists(

@@ -1,0 +1,201 @@
+//! API-key connections: checked at the API before anything is stored.
+
+use reqwest::StatusCode;
+
+use crate::on_both_backends;
+use crate::support::provider::API_KEY;
+use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb};
+
+on_both_backends!(
+    an_api_key_is_checked_before_it_is_stored,
+    the_page_form_saves_a_key_with_csrf
+);
+
+async fn start(backend: Backend, extra: &[&str]) -> (FakeProvider, TestDb, TestApp) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let app = TestApp::start(&db, &args).await;
+    (provider, db, app)
+}
+
+async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    let admin = app.admin();
+
+    let (status, problem) = admin
+        .put(
+            "/connections/k/api-key",
+            serde_json::json!({"api_key": "wrong-key"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(admin.get("/connections/k").await.0, StatusCode::NOT_FOUND);
+
+    provider.set(|c| c.upstream_status = 503);
+    let (status, _) = admin
+        .put(
+            "/connections/k/api-key",
+            serde_json::json!({"api_key": API_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(admin.get("/connections/k").await.0, StatusCode::NOT_FOUND);
+    provider.set(|c| c.upstream_status = 200);
+
+    let (status, connection) = admin
+        .put(
+            "/connections/k/api-key",
+            serde_json::json!({"api_key": API_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{connection}");
+    assert_eq!(connection["kind"], "api_key");
+    assert_eq!(connection["expires_at"], serde_json::Value::Null);
+    let check = provider.recorded("/api/lists").pop().unwrap();
+    assert_eq!(
+        check.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+
+    let (status, token) = admin.get("/connections/k/access-token").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(token["access_token"], API_KEY);
+    assert_eq!(token["expires_at"], serde_json::Value::Null);
+    let (status, problem) = admin
+        .post("/connections/k/refresh", serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("API key"));
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_a_502_and_stores_nothing() {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut args: Vec<String> = provider
+        .args()
+        .into_iter()
+        .filter(|a| !a.starts_with("--api-base-url"))
+        .collect();
+    args.push(format!("--api-base-url=http://{closed}/api"));
+    args.push(format!("--token-encryption-key={}", new_key()));
+    let app = TestApp::start(&db, &args).await;
+    let (status, _) = app
+        .admin()
+        .put(
+            "/connections/k/api-key",
+            serde_json::json!({"api_key": API_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        app.admin().get("/connections/k").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// The hidden `csrf_token` on the connect page.
+fn csrf_token(page: &str) -> String {
+    page.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
+    let (_provider, _db, app) = start(backend, &[]).await;
+    let browser = app.browser();
+    let session = app.session("paste").await;
+    let page = browser
+        .get(app.at(&format!("/?session={session}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Use an API key instead"));
+    let csrf = csrf_token(&page);
+
+    // Without the page's token, or from a browser without its cookie: refused.
+    let forged = browser
+        .post(app.at("/connect/api-key"))
+        .form(&[
+            ("api_key", API_KEY),
+            ("csrf_token", "forged"),
+            ("session", &session),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let other_browser = app
+        .browser()
+        .post(app.at("/connect/api-key"))
+        .form(&[
+            ("api_key", API_KEY),
+            ("csrf_token", &csrf),
+            ("session", &session),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_browser.status(), StatusCode::FORBIDDEN);
+
+    let refused = browser
+        .post(app.at("/connect/api-key"))
+        .form(&[
+            ("api_key", "bad-key"),
+            ("csrf_token", &csrf),
+            ("session", &session),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("refused this API key"));
+    assert_eq!(
+        app.admin().get("/connections/paste").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The refused attempt used the session up, as /auth would; a new one works.
+    let session = app.session("paste").await;
+    let page = browser
+        .get(app.at(&format!("/?session={session}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let saved = browser
+        .post(app.at("/connect/api-key"))
+        .form(&[
+            ("api_key", API_KEY),
+            ("csrf_token", &csrf_token(&page)),
+            ("session", &session),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(
+        app.admin().get("/connections/paste").await.1["kind"],
+        "api_key"
+    );
+}

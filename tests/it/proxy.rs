@@ -1,0 +1,216 @@
+//! The API proxy: what goes out, what comes back, and what never leaves.
+
+use reqwest::StatusCode;
+
+use crate::on_both_backends;
+use crate::support::provider::API_KEY;
+use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+
+on_both_backends!(
+    a_call_is_forwarded_with_the_connections_credential,
+    escaping_paths_are_refused_before_anything_leaves,
+    an_upstream_401_leads_to_one_refresh_and_one_retry,
+);
+
+async fn start(backend: Backend) -> (FakeProvider, TestDb, TestApp) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    let app = TestApp::start(&db, &args).await;
+    (provider, db, app)
+}
+
+async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
+    let (provider, _db, app) = start(backend).await;
+    assert_eq!(
+        app.admin()
+            .put(
+                "/connections/p/api-key",
+                serde_json::json!({"api_key": API_KEY})
+            )
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let response = app
+        .admin()
+        .request(
+            reqwest::Method::POST,
+            "/connections/p/api/lists/abc/contacts?limit=5&cursor=x%20y",
+        )
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("x-request-id", "req-1")
+        .header("cookie", "session=victim")
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("x_forwarded_host", "evil.example")
+        .header("forwarded", "for=1.2.3.4")
+        .header("authorization_", "Bearer smuggled")
+        .header("x-custom", "dropped")
+        .body(r#"{"email_address":"a@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "Set-Cookie came back"
+    );
+    assert_eq!(response.headers()["x-ratelimiting-remaining"], "7");
+    assert_eq!(response.headers()["retry-after"], "3");
+    let echoed: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["path"], "/api/lists/abc/contacts");
+    assert_eq!(echoed["query"], "limit=5&cursor=x%20y");
+    assert_eq!(echoed["body"], r#"{"email_address":"a@example.com"}"#);
+
+    let upstream = provider.recorded("/api/lists/abc/contacts").pop().unwrap();
+    assert_eq!(
+        upstream.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+    assert_eq!(upstream.method, "POST");
+    assert_eq!(upstream.query.as_deref(), Some("limit=5&cursor=x%20y"));
+    assert_eq!(&upstream.body[..], br#"{"email_address":"a@example.com"}"#);
+    assert_eq!(upstream.header("x-request-id"), Some("req-1"));
+    assert_eq!(upstream.header("content-type"), Some("application/json"));
+    for (name, value) in &upstream.headers {
+        let value = value.to_str().unwrap_or("");
+        assert!(
+            !value.contains(ADMIN_TOKEN),
+            "the admin token reached the upstream in {name}"
+        );
+        assert!(
+            !value.contains("victim")
+                && !value.contains("smuggled")
+                && !value.contains("evil.example")
+                && !value.contains("10.0.0.1"),
+            "{name}: {value}"
+        );
+    }
+    for name in [
+        "cookie",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-custom",
+    ] {
+        assert!(
+            upstream.headers.get(name).is_none(),
+            "{name} reached the upstream"
+        );
+    }
+
+    // 429 passes through untouched.
+    provider.set(|c| c.upstream_status = 429);
+    let limited = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/p/api/lists/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "3");
+    assert_eq!(limited.headers()["x-ratelimiting-remaining"], "7");
+}
+
+async fn escaping_paths_are_refused_before_anything_leaves(backend: Backend) {
+    let (provider, _db, app) = start(backend).await;
+    assert_eq!(
+        app.admin()
+            .put(
+                "/connections/p/api-key",
+                serde_json::json!({"api_key": API_KEY})
+            )
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let before = provider.control.lock().unwrap().recorded.len();
+    for path in [
+        "..%2f..%2ftoken",
+        "%2e%2e/%2e%2e/token",
+        "%2E%2E/token",
+        "lists%2f..%2f..%2ftoken",
+        "lists/%252e%252e/%252e%252e/token",
+        "lists%5c..%5c..%5ctoken",
+        "lists/%5c/token",
+        "/evil.example/x",
+        "http:%2f%2fevil.example/x",
+        "lists//x",
+        "lists/.%2e/x",
+        "../../token",
+        "lists/../../../token",
+        "./lists",
+        "lists\\..\\token",
+    ] {
+        // Sent over a bare socket: an HTTP client would normalise some of these away.
+        let (status, content_type) = raw_get(&app, &format!("/connections/p/api/{path}")).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+    }
+    assert_eq!(
+        provider.control.lock().unwrap().recorded.len(),
+        before,
+        "a refused path reached the upstream"
+    );
+}
+
+/// A GET sent over a bare TCP socket, so the path arrives exactly as written:
+/// the status and the content type of the answer.
+async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer).to_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    (status, content_type)
+}
+
+async fn an_upstream_401_leads_to_one_refresh_and_one_retry(backend: Backend) {
+    let (provider, _db, app) = start(backend).await;
+    assert_eq!(app.connect("o").await.status(), StatusCode::OK);
+    // The provider forgets the access token (revoked behind our back): the
+    // upstream answers 401 to it.
+    provider.set(|c| c.live_access_tokens.clear());
+    let response = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/o/api/lists/1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(provider.token_requests("refresh_token").len(), 1);
+    assert_eq!(
+        provider.recorded("/api/lists/1").len(),
+        2,
+        "one call, one retry"
+    );
+
+    // An upstream that refuses every token: one refresh, one retry, then the 401 comes back.
+    provider.set(|c| c.api_refuses_all = true);
+    let response = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/o/api/lists/2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        provider.token_requests("refresh_token").len(),
+        2,
+        "not a loop"
+    );
+    assert_eq!(provider.recorded("/api/lists/2").len(), 2);
+}
