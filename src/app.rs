@@ -34,7 +34,7 @@ use crate::oauth::ProviderClient;
 use crate::sandbox::Sandbox;
 use crate::server;
 use crate::state::{AppState, Inner};
-use crate::store::{PoolSettings, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::web::page::Pages;
 use crate::webhooks::Webhooks;
 use crate::{api, ops, web};
@@ -145,7 +145,7 @@ impl App {
         };
 
         let redirect_uri = redirect_uri(&provider_settings, bound);
-        let store = Store::connect(&database_url, &PoolSettings::default()).await?;
+        let store = Store::connect(&database_url, &config.pool).await?;
         let metrics = Metrics::default();
         let provider = Arc::new(ProviderClient::new(
             &provider_settings,

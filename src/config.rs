@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::crypto::KeyRing;
 use crate::domain::Origin;
+use crate::store::PoolSettings;
 
 /// The command line: a subcommand (none means `serve`) and every setting.
 #[derive(Debug, Parser)]
@@ -86,6 +87,15 @@ pub struct Settings {
         default_value = "sqlite://emailoctopus-connect.db"
     )]
     pub database_url: String,
+    /// Most database connections this process opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
+    pub database_max_connections: String,
+    /// Seconds a request waits for a free database connection before failing.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5")]
+    pub database_acquire_timeout_secs: String,
+    /// Seconds to keep retrying a database that is down at start before giving up.
+    #[arg(long, env = "DATABASE_START_TIMEOUT_SECS", default_value = "30")]
+    pub database_start_timeout_secs: String,
     /// Base64 of 32 random bytes; a comma-separated list rotates keys (the first seals, all open).
     #[arg(long, env = "TOKEN_ENCRYPTION_KEY", hide_env_values = true)]
     pub token_encryption_key: Option<String>,
@@ -184,6 +194,7 @@ pub struct Config {
     pub provider: Option<ProviderSettings>,
     pub api_base_url: Url,
     pub database_url: String,
+    pub pool: PoolSettings,
     pub keys: KeyRing,
     pub admin_token: Option<SecretString>,
     pub open_connect: bool,
@@ -270,6 +281,21 @@ impl Settings {
             provider,
             api_base_url: parse_endpoint_url("API_BASE_URL", &self.api_base_url)?,
             database_url: parse_database_url(&self.database_url)?,
+            pool: PoolSettings {
+                max_connections: u32::try_from(parse_positive(
+                    "DATABASE_MAX_CONNECTIONS",
+                    &self.database_max_connections,
+                )?)
+                .map_err(|_| ConfigError::new("DATABASE_MAX_CONNECTIONS", "too large"))?,
+                acquire_timeout: Duration::from_secs(parse_positive(
+                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
+                    &self.database_acquire_timeout_secs,
+                )?),
+                start_timeout: Duration::from_secs(parse_positive(
+                    "DATABASE_START_TIMEOUT_SECS",
+                    &self.database_start_timeout_secs,
+                )?),
+            },
             keys,
             admin_token: non_empty(self.admin_token).map(SecretString::from),
             open_connect: self.open_connect.unwrap_or(sandbox.is_some()),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::connections::{aad, Field};
 use crate::crypto::KeyRing;
-use crate::store::{ConnectionRow, PoolSettings, Store, StoreError};
+use crate::store::{ConnectionRow, Store, StoreError};
 
 const BATCH: i64 = 200;
 /// A row that keeps changing under us (refreshing constantly) is tried this often.
@@ -88,7 +88,7 @@ async fn reseal_row(
 
 /// The `rekey` subcommand.
 pub async fn run(config: &Config) -> ExitCode {
-    let store = match Store::connect(&config.database_url, &PoolSettings::default()).await {
+    let store = match Store::connect(&config.database_url, &config.pool).await {
         Ok(store) => store,
         Err(error) => {
             eprintln!("error: DATABASE_URL: {error}");

@@ -77,20 +77,12 @@ pub struct ConnectSessionRow {
     pub expires_at: UnixTime,
 }
 
-/// Pool limits; the defaults suit one small server.
+/// Pool limits and how long a database that is down at start is waited for.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
+    pub start_timeout: Duration,
 }
 
 /// The database behind every route. Cheap to clone.
@@ -102,15 +94,28 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating an SQLite file if missing) and runs the migrations.
+    /// A database that does not answer yet is retried until `start_timeout`.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url);
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
-            .connect(&backend.connect_url(url))
-            .await?;
+        let deadline = tokio::time::Instant::now() + settings.start_timeout;
+        let pool = loop {
+            let attempt = AnyPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
+                .connect(&backend.connect_url(url))
+                .await;
+            match attempt {
+                Ok(pool) => break pool,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    // Without the URL: it may hold a password.
+                    tracing::warn!(error = %StoreError::from(error), "the database does not answer yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
         backend.migrate(&pool).await?;
         Ok(Self { pool, backend })
     }

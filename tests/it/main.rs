@@ -5,6 +5,8 @@ mod support;
 mod api_keys;
 mod callback_refusals;
 mod flow;
+mod instances;
+mod operations;
 mod provider_faults;
 mod proxy;
 mod refresh;

@@ -1,6 +1,7 @@
 //! `TestApp::start`: the real server on port 0, on a real database, driven
 //! over HTTP; `FakeProvider` plays the provider and the API.
 
+pub mod cut;
 pub mod provider;
 
 use std::time::Duration;
@@ -153,10 +154,15 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the server on `db` with these flags (plus port 0 and the admin token).
     pub async fn start(db: &TestDb, args: &[String]) -> Self {
+        Self::start_on(&db.url, args).await
+    }
+
+    /// Starts the server on the database at `database_url`.
+    pub async fn start_on(database_url: &str, args: &[String]) -> Self {
         let mut argv = vec![
             "emailoctopus-connect".to_owned(),
             "--listen-addr=127.0.0.1:0".to_owned(),
-            format!("--database-url={}", db.url),
+            format!("--database-url={database_url}"),
             format!("--admin-token={ADMIN_TOKEN}"),
             "--provider-timeout-secs=2".to_owned(),
         ];

@@ -1,0 +1,199 @@
+//! What an operator sees: metrics, readiness, and key rotation.
+
+use reqwest::StatusCode;
+
+use crate::on_both_backends;
+use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use emailoctopus_connect::crypto::KeyRing;
+use emailoctopus_connect::rekey::{rekey, RekeyReport};
+use emailoctopus_connect::store::{PoolSettings, Store};
+
+on_both_backends!(rekey_moves_every_credential_to_the_first_key);
+
+#[tokio::test]
+async fn metrics_need_the_admin_bearer_on_the_main_listener() {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    let app = TestApp::start(&db, &args).await;
+    assert_eq!(app.connect("m").await.status(), StatusCode::OK);
+    assert_eq!(
+        reqwest::get(app.at("/metrics")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let metrics = reqwest::Client::new()
+        .get(app.at("/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = metrics.text().await.unwrap();
+    for expected in [
+        "emailoctopus_connect_flows_started_total 1",
+        "emailoctopus_connect_flows_finished_total{outcome=\"connected\"} 1",
+        "emailoctopus_connect_connections{status=\"connected\"} 1",
+        "emailoctopus_connect_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+    assert_eq!(
+        reqwest::get(app.at("/readyz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        reqwest::get(app.at("/healthz")).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_address_need_no_bearer() {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    args.push(format!("--metrics-addr={free}"));
+    let app = TestApp::start(&db, &args).await;
+    let metrics = reqwest::get(format!("http://{free}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics
+        .text()
+        .await
+        .unwrap()
+        .contains("emailoctopus_connect_refreshes"));
+    // Only /metrics lives there.
+    assert_eq!(
+        reqwest::get(format!("http://{free}/connections"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    drop(app);
+}
+
+fn pool() -> PoolSettings {
+    PoolSettings {
+        max_connections: 2,
+        acquire_timeout: std::time::Duration::from_secs(5),
+        start_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let (old, new) = (new_key(), new_key());
+    let with_key = |key: &str| {
+        let mut args = provider.args();
+        args.push(format!("--token-encryption-key={key}"));
+        args
+    };
+    let rotated = KeyRing::parse(&format!("{new},{old}")).unwrap();
+
+    let app = TestApp::start(&db, &with_key(&old)).await;
+    assert_eq!(app.connect("a").await.status(), StatusCode::OK);
+    app.stop().await;
+    // A rekey that got as far as "a" before it was interrupted...
+    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    assert_eq!(
+        rekey(&store, &rotated).await.unwrap(),
+        RekeyReport {
+            resealed: 1,
+            unopenable: 0,
+            already_current: 0
+        }
+    );
+    // ...while servers with the old key went on connecting.
+    let app = TestApp::start(&db, &with_key(&old)).await;
+    assert_eq!(app.connect("b").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.admin()
+            .put(
+                "/connections/c/api-key",
+                serde_json::json!({"api_key": crate::support::provider::API_KEY})
+            )
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // A row sealed under a key that is no longer listed.
+    let stranger = TestApp::start(&db, &with_key(&new_key())).await;
+    assert_eq!(stranger.connect("lost").await.status(), StatusCode::OK);
+    stranger.stop().await;
+    app.stop().await;
+
+    // Resumed: it finishes, and reports the row it cannot open.
+    assert_eq!(
+        rekey(&store, &rotated).await.unwrap(),
+        RekeyReport {
+            resealed: 2,
+            unopenable: 1,
+            already_current: 1
+        }
+    );
+    assert_eq!(
+        rekey(&store, &rotated).await.unwrap(),
+        RekeyReport {
+            resealed: 0,
+            unopenable: 1,
+            already_current: 3
+        }
+    );
+    store.close().await;
+
+    let app = TestApp::start(&db, &with_key(&new)).await;
+    for id in ["a", "b", "c"] {
+        let (status, body) = app
+            .admin()
+            .get(&format!("/connections/{id}/access-token"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+    }
+    // Reported, not lost: the row is still there.
+    assert_eq!(app.admin().get("/connections/lost").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_rekey_command_prints_what_it_did() {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (old, new) = (new_key(), new_key());
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={old}"));
+    let app = TestApp::start(&db, &args).await;
+    assert_eq!(app.connect("a").await.status(), StatusCode::OK);
+    app.stop().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_emailoctopus-connect"))
+        .arg("rekey")
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("TOKEN_ENCRYPTION_KEY", format!("{new},{old}"))
+        .env("CLIENT_ID", "x")
+        .env("CLIENT_SECRET", "y")
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        printed.contains("re-sealed 1 credentials; 0 could not be opened"),
+        "{printed}"
+    );
+}
