@@ -22,8 +22,13 @@ pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
 }
 
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    json.map(|Json(body)| body)
-        .map_err(|rejection| ApiError::Invalid(rejection.body_text()))
+    json.map(|Json(body)| body).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::Invalid(rejection.body_text())
+        }
+    })
 }
 
 fn connection_json(c: &Connection) -> Value {

@@ -44,7 +44,7 @@ impl ApiError {
             Self::Invalid(detail) => (S::UNPROCESSABLE_ENTITY, "Invalid request", detail.clone()),
             Self::BadRequest(detail) => (S::BAD_REQUEST, "Bad request", (*detail).into()),
             Self::BadPath(detail) => (S::BAD_REQUEST, "Path refused", format!("{detail}; the proxy only forwards paths inside API_BASE_URL.")),
-            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Body too large", "The proxy forwards bodies up to 10 MiB.".into()),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Body too large", "JSON bodies are limited to 64 KiB, proxied bodies to 10 MiB.".into()),
             Self::UpstreamTooLarge => (S::BAD_GATEWAY, "Upstream answer too large", "The API answered with more than 10 MiB.".into()),
             Self::Upstream(OutboundError::Timeout) => (S::GATEWAY_TIMEOUT, "API timeout", "The API did not answer in time.".into()),
             Self::Upstream(_) => (S::BAD_GATEWAY, "API unreachable", "The API could not be reached.".into()),

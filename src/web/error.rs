@@ -1,6 +1,7 @@
 //! `PageError`: everything a browser route can fail with, and the one place
 //! that decides its status and words. The detail goes to the log, never to the page.
 
+use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -13,6 +14,8 @@ use crate::store::StoreError;
 pub enum PageError {
     #[error("malformed request: {0}")]
     Malformed(&'static str),
+    #[error("form body over 64 KiB")]
+    TooLarge,
     #[error("no usable connect session")]
     NoSession,
     #[error("the form's CSRF token did not match")]
@@ -40,6 +43,16 @@ pub enum PageError {
     Store(#[from] StoreError),
 }
 
+impl From<FormRejection> for PageError {
+    fn from(rejection: FormRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            PageError::TooLarge
+        } else {
+            PageError::Malformed("form")
+        }
+    }
+}
+
 impl From<CredentialError> for PageError {
     fn from(error: CredentialError) -> Self {
         match error {
@@ -54,6 +67,7 @@ impl PageError {
         use StatusCode as S;
         match self {
             Self::Malformed(_) => (S::BAD_REQUEST, "Something is wrong with this request", "The request was malformed. Start again from the connect page.", None),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much data", "The form was larger than this page accepts.", None),
             Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, already used or expired. Ask the app for a new one.", None),
             Self::Csrf => (S::FORBIDDEN, "Please try again", "The form had expired or did not come from this page. Reload the connect page and try again.", None),
             Self::Flow(FlowError::Expired) => (S::BAD_REQUEST, "The connection was not made", "The sign-in took longer than 10 minutes. Please start again.", None),

@@ -44,7 +44,7 @@ async fn api_key(
     jar: &CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|_| PageError::Malformed("form"))?;
+    let Form(form) = form.map_err(PageError::from)?;
     csrf::verify(state, jar, &form.csrf_token)?;
     let key = form.api_key.trim();
     if key.is_empty() || key.len() > 512 {
@@ -83,7 +83,7 @@ async fn remove(
     jar: &CookieJar,
     form: Result<Form<DisconnectForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(|_| PageError::Malformed("form"))?;
+    let Form(form) = form.map_err(PageError::from)?;
     csrf::verify(state, jar, &form.csrf_token)?;
     let grant = grant(state, form.session.as_deref(), SessionUse::Peek).await?;
     state.connections.delete(&grant.connection_id).await?;

@@ -197,3 +197,29 @@ async fn the_rekey_command_prints_what_it_did() {
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_callback_finish() {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    let app = TestApp::start(&db, &args).await;
+    let browser = app.browser();
+    let callback = app.begin(&browser, &app.session("late").await).await;
+    provider.set(|c| c.token_delay = std::time::Duration::from_millis(800));
+    let finishing =
+        tokio::spawn(async move { browser.get(callback).send().await.unwrap().status() });
+    while provider.token_requests("authorization_code").is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Shut down while the code exchange is at the provider.
+    app.stop().await;
+    assert_eq!(finishing.await.unwrap(), StatusCode::OK);
+    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    let id = emailoctopus_connect::domain::ConnectionId::parse("late").unwrap();
+    assert!(
+        store.get_connection(&id).await.unwrap().is_some(),
+        "the connection was not stored"
+    );
+}
