@@ -4,22 +4,12 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb};
+use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb};
 
 on_both_backends!(
     an_api_key_is_checked_before_it_is_stored,
     the_page_form_saves_a_key_with_csrf
 );
-
-async fn start(backend: Backend, extra: &[&str]) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
 
 async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb};
+use crate::support::{start, Backend, FakeProvider, TestApp};
 
 on_both_backends!(
     callbacks_without_a_matching_flow_are_refused,
@@ -17,16 +17,6 @@ on_both_backends!(
     a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set,
     a_tampered_flow_cookie_is_refused,
 );
-
-async fn start(backend: Backend, extra: &[String]) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(extra.iter().cloned());
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
 
 /// The refusal a browser sees, checked for what every refusal must be.
 async fn assert_refused(response: reqwest::Response, status: StatusCode, words: &str) -> String {
@@ -208,7 +198,7 @@ async fn provider_errors_are_explained_and_escaped(backend: Backend) {
 }
 
 async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backend) {
-    let (provider, _db, app) = start(backend, &["--issuer=https://issuer.example".into()]).await;
+    let (provider, _db, app) = start(backend, &["--issuer=https://issuer.example"]).await;
     let browser = app.browser();
     for iss in [
         None,

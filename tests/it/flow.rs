@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{location, new_key, Backend, FakeProvider, TestApp, TestDb};
+use crate::support::{location, sandbox_decide, start, Backend, TestApp};
 
 on_both_backends!(
     a_connect_session_leads_to_a_stored_connection,
@@ -13,16 +13,6 @@ on_both_backends!(
     auth_without_a_session_is_refused_unless_open_connect,
     return_to_must_be_on_an_allowed_origin,
 );
-
-async fn start(backend: Backend, extra: &[&str]) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
 
 async fn a_connect_session_leads_to_a_stored_connection(backend: Backend) {
     let (provider, _db, app) = start(backend, &["--scopes=lists:read lists:write"]).await;
@@ -239,20 +229,7 @@ async fn the_sandbox_runs_the_whole_flow() {
         .await
         .unwrap();
     assert!(consent.contains("Approve") && consent.contains("Deny") && consent.contains("Sandbox"));
-    let consent_id = consent
-        .split("name=\"consent\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let approved = browser
-        .post(app.at("/sandbox/oauth/authorize"))
-        .form(&[("consent", consent_id), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&approved);
+    let callback = sandbox_decide(&browser, &location(&auth), "approve").await;
     assert!(
         callback.contains("iss="),
         "the sandbox sends iss: {callback}"
@@ -276,28 +253,8 @@ async fn the_sandbox_deny_button_reads_you_declined() {
     let app = TestApp::sandbox(&[]).await;
     let browser = app.browser();
     let auth = browser.get(app.at("/auth")).send().await.unwrap();
-    let consent = browser
-        .get(location(&auth))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let consent_id = consent
-        .split("name=\"consent\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let denied = browser
-        .post(app.at("/sandbox/oauth/authorize"))
-        .form(&[("consent", consent_id), ("decision", "deny")])
-        .send()
-        .await
-        .unwrap();
-    let page = browser.get(location(&denied)).send().await.unwrap();
+    let callback = sandbox_decide(&browser, &location(&auth), "deny").await;
+    let page = browser.get(callback).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     assert!(page.text().await.unwrap().contains("You declined"));
     assert_eq!(

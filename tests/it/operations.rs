@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
 use emailoctopus_connect::crypto::KeyRing;
 use emailoctopus_connect::rekey::{rekey, RekeyReport};
 use emailoctopus_connect::store::{PoolSettings, Store};
@@ -12,11 +12,7 @@ on_both_backends!(rekey_moves_every_credential_to_the_first_key);
 
 #[tokio::test]
 async fn metrics_need_the_admin_bearer_on_the_main_listener() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
+    let (_provider, _db, app) = start(Backend::Sqlite, &[]).await;
     assert_eq!(app.connect("m").await.status(), StatusCode::OK);
     assert_eq!(
         reqwest::get(app.at("/metrics")).await.unwrap().status(),
@@ -200,11 +196,7 @@ async fn the_rekey_command_prints_what_it_did() {
 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_callback_finish() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
+    let (provider, db, app) = start(Backend::Sqlite, &[]).await;
     let browser = app.browser();
     let callback = app.begin(&browser, &app.session("late").await).await;
     provider.set(|c| c.token_delay = std::time::Duration::from_millis(800));

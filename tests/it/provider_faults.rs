@@ -6,16 +6,12 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
+use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
 
 on_both_backends!(token_endpoint_faults_are_clear_pages);
 
 async fn token_endpoint_faults_are_clear_pages(backend: Backend) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
+    let (provider, _db, app) = start(backend, &[]).await;
 
     let cases = [
         (

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use crate::support::{start, Backend, TestApp, ADMIN_TOKEN};
 
 on_both_backends!(
     a_call_is_forwarded_with_the_connections_credential,
@@ -12,17 +12,8 @@ on_both_backends!(
     an_upstream_401_leads_to_one_refresh_and_one_retry,
 );
 
-async fn start(backend: Backend) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
-
 async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(
         app.admin()
             .put(
@@ -116,7 +107,7 @@ async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
 }
 
 async fn escaping_paths_are_refused_before_anything_leaves(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(
         app.admin()
             .put(
@@ -179,7 +170,7 @@ async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
 }
 
 async fn an_upstream_401_leads_to_one_refresh_and_one_retry(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("o").await.status(), StatusCode::OK);
     // The provider forgets the access token (revoked behind our back): the
     // upstream answers 401 to it.

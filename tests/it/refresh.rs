@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
+use crate::support::{start, Backend, TestApp, TokenAnswer};
 
 on_both_backends!(
     concurrent_callers_share_one_refresh,
@@ -15,15 +15,6 @@ on_both_backends!(
     invalid_grant_marks_the_connection_needs_reauth,
     other_refresh_failures_leave_the_connection_as_it_was,
 );
-
-pub async fn start(backend: Backend) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
 
 /// Connects `id` and moves the clock to 30 s before its token expires.
 async fn connect_expiring(app: &TestApp, id: &str) -> String {
@@ -37,7 +28,7 @@ async fn connect_expiring(app: &TestApp, id: &str) -> String {
 }
 
 async fn concurrent_callers_share_one_refresh(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     let old = connect_expiring(&app, "busy").await;
     // A slow provider makes every caller arrive while the refresh is in flight.
     provider.set(|c| c.token_delay = Duration::from_millis(300));
@@ -65,7 +56,7 @@ async fn concurrent_callers_share_one_refresh(backend: Backend) {
 }
 
 async fn a_rotated_refresh_token_replaces_the_old_one(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     connect_expiring(&app, "rot").await;
     assert_eq!(
         app.admin().get("/connections/rot/access-token").await.0,
@@ -87,7 +78,7 @@ async fn a_rotated_refresh_token_replaces_the_old_one(backend: Backend) {
 }
 
 async fn an_answer_without_a_refresh_token_keeps_the_old_one(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     connect_expiring(&app, "keep").await;
     provider.set(|c| c.token_answer = TokenAnswer::IssueWithoutRefreshToken);
     let (status, first) = app
@@ -110,7 +101,7 @@ async fn an_answer_without_a_refresh_token_keeps_the_old_one(backend: Backend) {
 }
 
 async fn invalid_grant_marks_the_connection_needs_reauth(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     connect_expiring(&app, "gone").await;
     provider.set(|c| {
         c.token_answer = TokenAnswer::Status(
@@ -141,7 +132,7 @@ async fn invalid_grant_marks_the_connection_needs_reauth(backend: Backend) {
 }
 
 async fn other_refresh_failures_leave_the_connection_as_it_was(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     connect_expiring(&app, "shaky").await;
     let (_, before) = app.admin().get("/connections/shaky").await;
     let cases = [
@@ -186,7 +177,7 @@ async fn other_refresh_failures_leave_the_connection_as_it_was(backend: Backend)
 
 #[tokio::test]
 async fn the_problem_json_shape_is_the_contracts() {
-    let (_provider, _db, app) = start(Backend::Sqlite).await;
+    let (_provider, _db, app) = start(Backend::Sqlite, &[]).await;
     let response = app
         .admin()
         .request(reqwest::Method::GET, "/connections/nobody")
@@ -207,7 +198,7 @@ async fn the_problem_json_shape_is_the_contracts() {
 
 #[tokio::test]
 async fn the_admin_bearer_is_required_and_compared_exactly() {
-    let (_provider, _db, app) = start(Backend::Sqlite).await;
+    let (_provider, _db, app) = start(Backend::Sqlite, &[]).await;
     let real = crate::support::ADMIN_TOKEN;
     let cases = [
         None,

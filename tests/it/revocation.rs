@@ -4,24 +4,15 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
+use crate::support::{start, Backend, TokenAnswer};
 
 on_both_backends!(
     delete_revokes_the_refresh_token,
     delete_still_deletes_when_revocation_fails
 );
 
-async fn start(backend: Backend) -> (FakeProvider, TestDb, TestApp) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
-    (provider, db, app)
-}
-
 async fn delete_revokes_the_refresh_token(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("bye").await.status(), StatusCode::OK);
     let (_, live_refresh) = provider.live_tokens();
     let deleted = app.admin().delete("/connections/bye").await;
@@ -71,7 +62,7 @@ async fn delete_revokes_the_refresh_token(backend: Backend) {
 }
 
 async fn delete_still_deletes_when_revocation_fails(backend: Backend) {
-    let (provider, _db, app) = start(backend).await;
+    let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("stuck").await.status(), StatusCode::OK);
     provider.set(|c| c.revoke_status = 503);
     let deleted = app.admin().delete("/connections/stuck").await;

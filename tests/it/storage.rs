@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::on_both_backends;
 use crate::support::provider::{API_KEY, CLIENT_SECRET};
-use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb};
+use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb};
 
 on_both_backends!(
     a_sealed_credential_copied_to_another_connection_does_not_open,
@@ -14,11 +14,7 @@ on_both_backends!(
 
 #[tokio::test]
 async fn the_sqlite_files_hold_no_token_key_or_secret() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
+    let (provider, db, app) = start(Backend::Sqlite, &[]).await;
     assert_eq!(app.connect("at-rest").await.status(), StatusCode::OK);
     let (status, _) = app
         .admin()
@@ -68,11 +64,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn a_sealed_credential_copied_to_another_connection_does_not_open(backend: Backend) {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(backend).await;
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    let app = TestApp::start(&db, &args).await;
+    let (_provider, db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("victim").await.status(), StatusCode::OK);
     assert_eq!(app.connect("attacker").await.status(), StatusCode::OK);
 

@@ -139,6 +139,51 @@ impl Drop for TestDb {
     }
 }
 
+/// The usual test: the server against a fresh `FakeProvider`, on a fresh
+/// database of `backend`, with a fresh key and these extra flags.
+pub async fn start(backend: Backend, extra: &[&str]) -> (FakeProvider, TestDb, TestApp) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let app = TestApp::start(&db, &args).await;
+    (provider, db, app)
+}
+
+/// Answers the sandbox's consent page that `authorize_url` shows with
+/// `decision` (`approve` or `deny`); returns where the sandbox sends the browser.
+pub async fn sandbox_decide(
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    decision: &str,
+) -> String {
+    let page = browser
+        .get(authorize_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let consent = page
+        .split("name=\"consent\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no consent id on the page: {page}"));
+    let origin = url::Url::parse(authorize_url)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let answered = browser
+        .post(format!("{origin}/sandbox/oauth/authorize"))
+        .form(&[("consent", consent), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    location(&answered)
+}
+
 /// A fresh `TOKEN_ENCRYPTION_KEY` value.
 pub fn new_key() -> String {
     emailoctopus_connect::crypto::generate_key()
