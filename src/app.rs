@@ -144,12 +144,13 @@ impl App {
             ),
         };
 
-        let redirect_uri = redirect_uri(&provider_settings, bound);
+        let redirect_raw = redirect_uri(&provider_settings, bound);
+        let redirect_uri = Url::parse(&redirect_raw).expect("a checked redirect URI parses");
         let store = Store::connect(&database_url, &config.pool).await?;
         let metrics = Metrics::default();
         let provider = Arc::new(ProviderClient::new(
             &provider_settings,
-            redirect_uri.clone(),
+            &redirect_raw,
             http.clone(),
         ));
         let api = ApiClient::new(http.clone(), api_base_url);
@@ -265,15 +266,15 @@ impl App {
     }
 }
 
-/// The redirect URI as configured, or this listener's `/callback`.
-fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> Url {
+/// The redirect URI as configured (kept as written), or this listener's `/callback`.
+fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> String {
     settings.redirect_uri.clone().unwrap_or_else(|| {
         let host = if bound.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], bound.port()))
         } else {
             bound
         };
-        Url::parse(&format!("http://{host}/callback")).expect("a socket address makes a URL")
+        format!("http://{host}/callback")
     })
 }
 

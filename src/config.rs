@@ -170,7 +170,8 @@ pub enum LogFormat {
 pub struct ProviderSettings {
     pub client_id: String,
     pub client_secret: SecretString,
-    pub redirect_uri: Option<Url>,
+    /// Kept as written: the provider compares it character for character.
+    pub redirect_uri: Option<String>,
     pub authorize_url: Url,
     pub token_url: Url,
     pub revoke_url: Option<Url>,
@@ -333,7 +334,7 @@ impl Settings {
             redirect_uri: self
                 .redirect_uri
                 .as_deref()
-                .map(|raw| parse_http_url("REDIRECT_URI", raw))
+                .map(|raw| parse_http_url("REDIRECT_URI", raw).map(|_| raw.to_owned()))
                 .transpose()?,
             authorize_url: parse_endpoint_url("AUTHORIZE_URL", &self.authorize_url)?,
             token_url: parse_endpoint_url("TOKEN_URL", &self.token_url)?,

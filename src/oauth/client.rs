@@ -53,11 +53,11 @@ pub struct ProviderClient {
     revocation: Option<Revocation>,
     scopes: Vec<String>,
     issuer: Option<String>,
-    redirect_uri: Url,
 }
 
 impl ProviderClient {
-    pub fn new(settings: &ProviderSettings, redirect_uri: Url, http: reqwest::Client) -> Self {
+    /// `redirect_uri` is sent exactly as given (it was checked when the settings were parsed).
+    pub fn new(settings: &ProviderSettings, redirect_uri: &str, http: reqwest::Client) -> Self {
         let auth_type = match settings.auth_method {
             TokenAuthMethod::ClientSecretPost => AuthType::RequestBody,
             TokenAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
@@ -68,7 +68,9 @@ impl ProviderClient {
             ))
             .set_auth_uri(AuthUrl::from_url(settings.authorize_url.clone()))
             .set_token_uri(TokenUrl::from_url(settings.token_url.clone()))
-            .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()))
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_owned()).expect("a checked redirect URI parses"),
+            )
             .set_auth_type(auth_type);
         Self {
             client,
@@ -81,7 +83,6 @@ impl ProviderClient {
             }),
             scopes: settings.scopes.clone(),
             issuer: settings.issuer.clone(),
-            redirect_uri,
         }
     }
 
@@ -93,10 +94,6 @@ impl ProviderClient {
     /// The scopes requested; what a connection holds when the provider does not say.
     pub fn scopes(&self) -> &[String] {
         &self.scopes
-    }
-
-    pub fn redirect_uri(&self) -> &Url {
-        &self.redirect_uri
     }
 
     /// A fresh state and PKCE S256 pair (RFC 7636 §4.1-4.2), both from the OS CSPRNG.

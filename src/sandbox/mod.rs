@@ -105,7 +105,7 @@ impl Sandbox {
             provider: ProviderSettings {
                 client_id: "sandbox-client".into(),
                 client_secret: SecretString::from(client_secret),
-                redirect_uri: Some(redirect_uri),
+                redirect_uri: Some(redirect_uri.to_string()),
                 authorize_url: at("/sandbox/oauth/authorize"),
                 token_url: at("/sandbox/oauth/token"),
                 revoke_url: Some(at("/sandbox/oauth/revoke")),

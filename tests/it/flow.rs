@@ -12,7 +12,46 @@ on_both_backends!(
     a_connect_session_is_single_use,
     auth_without_a_session_is_refused_unless_open_connect,
     return_to_must_be_on_an_allowed_origin,
+    the_redirect_uri_is_sent_exactly_as_configured,
 );
+
+async fn the_redirect_uri_is_sent_exactly_as_configured(backend: Backend) {
+    // A URL parser would lowercase the host; the provider compares character for character.
+    let configured = "http://LOCALHOST:9/callback";
+    let (provider, _db, app) = start(backend, &[&format!("--redirect-uri={configured}")]).await;
+    let browser = app.browser();
+    let session = app.session("exact").await;
+    let auth = browser
+        .get(app.at(&format!("/auth?session={session}")))
+        .send()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(&location(&auth)).unwrap();
+    let sent = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(sent, configured);
+    let back = browser.get(authorize.as_str()).send().await.unwrap();
+    let callback = location(&back);
+    let query = url::Url::parse(&callback)
+        .unwrap()
+        .query()
+        .unwrap()
+        .to_owned();
+    let done = browser
+        .get(app.at(&format!("/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(
+        provider.token_requests("authorization_code")[0].form["redirect_uri"],
+        configured
+    );
+}
 
 async fn a_connect_session_leads_to_a_stored_connection(backend: Backend) {
     let (provider, _db, app) = start(backend, &["--scopes=lists:read lists:write"]).await;
