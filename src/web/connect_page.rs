@@ -11,6 +11,7 @@ use super::access::{grant, SessionUse};
 use super::csrf;
 use super::error::PageError;
 use crate::clock::rfc3339;
+use crate::domain::ConnectionId;
 use crate::domain::{ConnectionKind, ConnectionStatus};
 use crate::state::AppState;
 
@@ -34,8 +35,18 @@ async fn render(
     jar: CookieJar,
 ) -> Result<Response, PageError> {
     let session = session.map_err(|_| PageError::Malformed("query"))?;
-    let grant = grant(state, session.as_deref(), SessionUse::Peek).await?;
-    let connection = state.connections.get(&grant.connection_id).await?;
+    // Without a session the page is about `default`; its buttons follow the
+    // same rules as /auth, so they only work when OPEN_CONNECT is on.
+    let (connection_id, needs_link) = match session.as_deref().filter(|s| !s.is_empty()) {
+        Some(token) => (
+            grant(state, Some(token), SessionUse::Peek)
+                .await?
+                .connection_id,
+            false,
+        ),
+        None => (ConnectionId::default_connection(), !state.open_connect),
+    };
+    let connection = state.connections.get(&connection_id).await?;
     let (jar, csrf_token) = csrf::issue(state, jar);
     let session = session.unwrap_or_default();
     let auth_href = if session.is_empty() {
@@ -61,8 +72,11 @@ async fn render(
         }
     };
     let body = html! {
-        p { "Connection " code { (grant.connection_id) } }
+        p { "Connection " code { (connection_id) } }
         p.status { (status_text) }
+        @if needs_link {
+            p { "To connect, open the one-time connect link the server printed at start, or the one your app gives you." }
+        }
         p { a.button href=(auth_href) { "Connect EmailOctopus" } }
         details {
             summary { "Use an API key instead" }

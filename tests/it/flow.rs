@@ -192,6 +192,21 @@ async fn auth_without_a_session_is_refused_unless_open_connect(backend: Backend)
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("connect link"));
+    // The page about `default` still shows, and says how to connect.
+    let page = closed.browser().get(closed.at("/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Connect EmailOctopus") && page.contains("one-time connect link"),
+        "{page}"
+    );
+    let stale = closed
+        .browser()
+        .get(closed.at("/?session=used-or-made-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
 
     let (_provider, _db, open) = start(backend, &["--open-connect"]).await;
     let browser = open.browser();
