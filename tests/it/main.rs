@@ -3,7 +3,9 @@
 mod support;
 
 mod api_keys;
+mod browser;
 mod callback_refusals;
+mod cli;
 mod flow;
 mod instances;
 mod operations;
