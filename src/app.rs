@@ -66,7 +66,19 @@ pub struct App {
     metrics_router: Router,
     state: AppState,
     sandbox: Option<SandboxInfo>,
-    temporary_database: Option<PathBuf>,
+    temporary_database: Option<TemporaryDatabase>,
+}
+
+/// The sandbox's database file and its companions, removed when dropped: at
+/// the end of `run`, or when the runtime drops an app that was never stopped.
+struct TemporaryDatabase(PathBuf);
+
+impl Drop for TemporaryDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
 }
 
 impl App {
@@ -126,7 +138,7 @@ impl App {
                     Some(info),
                     sandbox.pages,
                     url,
-                    Some(path),
+                    Some(TemporaryDatabase(path)),
                 )
             }
             None => (
@@ -258,11 +270,7 @@ impl App {
         }
         let _ = janitor.await;
         self.state.store.close().await;
-        if let Some(path) = self.temporary_database {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
+        drop(self.temporary_database);
     }
 }
 

@@ -8,6 +8,7 @@ mod callback_refusals;
 mod cli;
 mod flow;
 mod instances;
+mod interop;
 mod operations;
 mod provider_faults;
 mod proxy;

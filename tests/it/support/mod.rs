@@ -1,6 +1,7 @@
 //! `TestApp::start`: the real server on port 0, on a real database, driven
 //! over HTTP; `FakeProvider` plays the provider and the API.
 
+pub mod browser;
 pub mod cut;
 pub mod provider;
 

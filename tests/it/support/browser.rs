@@ -1,0 +1,271 @@
+//! A real browser for the tests that click: headless Chromium, driven over
+//! WebDriver by a chromedriver that `Browser::start` launches and always stops.
+//!
+//! A tool a test needs and cannot find (Chromium, chromedriver, node, ...)
+//! makes it say why on stderr and skip, except in CI (`CI=true`), where it
+//! fails: CI must never pass by silently skipping the tests that use them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::support::TestApp;
+
+/// The longest any one browser test may take, start to finish.
+pub const TEST_LIMIT: Duration = Duration::from_secs(90);
+/// How long to wait for one page to show what it should.
+pub const PAGE_LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs a browser test's body within `TEST_LIMIT`.
+pub async fn bounded<T>(test: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the browser test finishes within its time limit")
+}
+
+/// A tool the test needs is missing: panics in CI, else says why and
+/// returns, so that the caller can skip.
+pub fn missing_tool(reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true and {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// A WebDriver session in a fresh headless Chromium profile.
+pub struct Browser {
+    pub client: Client,
+    // Dropped after the client: the driver is killed, then the profile removed.
+    _driver: Chromedriver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a browser session, or returns `None` (skip)
+    /// when no browser is installed outside CI.
+    pub async fn start() -> Option<Self> {
+        let (chromium, chromedriver) = match (
+            find_program(&["chromium", "chromium-browser", "google-chrome"]),
+            find_program(&["chromedriver"]),
+        ) {
+            (Some(chromium), Some(chromedriver)) => (chromium, chromedriver),
+            _ => {
+                missing_tool(
+                    "no browser: Chromium and chromedriver are needed \
+                     (Debian: apt-get install chromium chromium-driver)",
+                );
+                return None;
+            }
+        };
+        let profile = tempfile::tempdir().unwrap();
+        let driver = Chromedriver::start(&chromedriver, profile.path()).await;
+        let mut capabilities = fantoccini::wd::Capabilities::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    // Root in a container has no user namespace for the sandbox.
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.path().join("chromium").display()),
+                ],
+            }),
+        );
+        let client = tokio::time::timeout(
+            Duration::from_secs(30),
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&driver.url),
+        )
+        .await
+        .expect("Chromium starts within 30 s")
+        .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log()));
+        Some(Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    /// Opens the connect page for `session` and clicks "Connect EmailOctopus",
+    /// which leads to the provider's pages.
+    pub async fn open_connect_page(&self, app: &TestApp, session: &str) {
+        self.client
+            .goto(&app.at(&format!("/?session={session}")))
+            .await
+            .unwrap();
+        let page = self.wait_for_heading("Connect EmailOctopus").await;
+        assert!(page.contains("Not connected yet."), "{page}");
+        self.click_link("Connect EmailOctopus").await;
+    }
+
+    pub async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|e| panic!("no {text} link: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    pub async fn click_button(&self, label: &str) {
+        let xpath = format!("//button[normalize-space()='{label}']");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no {label} button: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Types `value` into the form field named `name`.
+    pub async fn fill(&self, name: &str, value: &str) {
+        self.client
+            .find(Locator::Css(&format!("input[name='{name}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no field named {name}: {e}"))
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the page's heading reads `heading`; returns the page's text.
+    pub async fn wait_for_heading(&self, heading: &str) -> String {
+        let xpath = format!("//h1[normalize-space()='{heading}']");
+        if let Err(error) = self
+            .client
+            .wait()
+            .at_most(PAGE_LIMIT)
+            .for_element(Locator::XPath(&xpath))
+            .await
+        {
+            let url = self.client.current_url().await.ok();
+            let text = self.text().await;
+            panic!("no page headed {heading:?} ({error}); at {url:?}: {text}");
+        }
+        self.text().await
+    }
+
+    pub async fn text(&self) -> String {
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(error) => format!("(no body: {error})"),
+        }
+    }
+
+    /// Ends the session (and the browser) politely; the driver guard does the rest.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
+    }
+}
+
+/// A chromedriver process, killed with its whole process group (the browser
+/// too) when dropped, on success and on failure alike.
+struct Chromedriver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Chromedriver {
+    async fn start(program: &Path, dir: &Path) -> Self {
+        let port = free_port();
+        let log = dir.join("chromedriver.log");
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new(program)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // Its own process group, so that Drop can end the browser too.
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
+        };
+        let mut driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        driver.wait_until_ready().await;
+        driver
+    }
+
+    /// Polls `/status` until it says ready: no fixed sleep.
+    async fn wait_until_ready(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("chromedriver exited early ({status}):\n{}", self.log());
+            }
+            if let Ok(answer) = http.get(format!("{}/status", self.url)).send().await {
+                let body: serde_json::Value = answer.json().await.unwrap_or_default();
+                if body["value"]["ready"] == json!(true) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready within 20 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The group id is the driver's pid (process_group(0) above).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago: bind port 0, note it, let it go.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The first of `names` found on `PATH`.
+pub fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
+}
