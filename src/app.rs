@@ -178,6 +178,7 @@ impl App {
             metrics.clone(),
             lock_wait,
         );
+        let connections = Arc::new(connections);
         let public_url = public_url(&redirect_uri);
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),

@@ -30,7 +30,7 @@ pub struct Inner {
     /// The OAuth provider: authorize URL, exchange, refresh, revoke.
     pub provider: Arc<ProviderClient>,
     /// The credential rules: store, open, refresh, delete.
-    pub connections: Connections,
+    pub connections: Arc<Connections>,
     /// Single-use connect sessions that let a browser connect one connection.
     pub sessions: ConnectSessions,
     /// The EmailOctopus API (or the sandbox's): key checks and the proxy.

@@ -54,7 +54,7 @@ impl ApiError {
                 CredentialError::NotRefreshable(why) => (S::CONFLICT, "Nothing to refresh", (*why).into()),
                 CredentialError::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "The EmailOctopus API refused this key; nothing was stored.".into()),
                 CredentialError::KeyCheckFailed(_) => (S::BAD_GATEWAY, "API unreachable", "The EmailOctopus API could not check the key; nothing was stored.".into()),
-                CredentialError::Provider(OAuthError::Timeout) => (S::GATEWAY_TIMEOUT, "Provider timeout", "The provider did not answer in time; the connection is unchanged.".into()),
+                CredentialError::Provider(OAuthError::Timeout) => (S::SERVICE_UNAVAILABLE, "Provider timeout", "The provider did not answer in time; the connection is unchanged.".into()),
                 CredentialError::Provider(OAuthError::Refused { code }) => (S::BAD_GATEWAY, "Provider refused", format!("The provider refused the refresh ({code}); the connection is unchanged.")),
                 CredentialError::Provider(OAuthError::Failed(_)) => (S::BAD_GATEWAY, "Provider failed", "The provider could not be reached or gave an unusable answer; the connection is unchanged.".into()),
                 CredentialError::Busy => (S::SERVICE_UNAVAILABLE, "Busy", "Another refresh of this connection is taking too long; try again.".into()),

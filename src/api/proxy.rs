@@ -70,11 +70,13 @@ pub async fn forward(
     let mut answer = state.api.forward(&request, &credential.secret).await?;
     // Once, and only for an OAuth token: a refresh cannot fix a refused API key.
     if answer.status() == StatusCode::UNAUTHORIZED && credential.kind == ConnectionKind::Oauth {
-        let renewed = state
+        if let Some(renewed) = state
             .connections
-            .refresh_newer_than(&id, credential.version)
-            .await?;
-        answer = state.api.forward(&request, &renewed.secret).await?;
+            .refresh_after_rejection(&id, credential.version)
+            .await?
+        {
+            answer = state.api.forward(&request, &renewed.secret).await?;
+        }
     }
     state.metrics.proxy_request(answer.status().as_u16());
     stream_back(answer)

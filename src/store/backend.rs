@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 
 use super::{Store, StoreError};
 use crate::domain::ConnectionId;
@@ -64,21 +65,46 @@ impl Backend {
     }
 }
 
-/// Held while one process refreshes one connection. With Postgres it is a
-/// transaction-scoped advisory lock, so it is shared by every process on the
-/// database and released by the server if the holder dies; SQLite serves one
-/// process, whose in-memory lock (in `connections`) is enough.
-pub struct RefreshLock {
-    transaction: Option<Transaction<'static, Any>>,
+/// Held while one process refreshes one connection; reads and writes made
+/// under it go through it.
+///
+/// With Postgres it is a session-level advisory lock on one pooled
+/// connection, which also carries the refresh's read and write, so a refresh
+/// needs one pooled connection, not two (many refreshing at once cannot
+/// starve the pool). If the holder dies, Postgres ends its session and the
+/// lock with it. SQLite serves one process, whose in-memory lock (in
+/// `connections`) is enough; its reads and writes use the pool.
+pub struct RefreshLock<'a> {
+    pub(super) store: &'a Store,
+    pub(super) held: Option<PoolConnection<Any>>,
+    id: ConnectionId,
 }
 
-impl RefreshLock {
-    /// Releases the lock. Writes made under it were committed through the pool
-    /// already, so the next holder reads them.
-    pub async fn release(self) {
-        if let Some(transaction) = self.transaction {
-            // A failed commit only means the lock is released by the rollback.
-            let _ = transaction.commit().await;
+const LOCK_KEY: &str = "hashtextextended('emailoctopus-connect refresh ' || $1, 0)";
+
+impl RefreshLock<'_> {
+    /// Releases the lock, returning its connection to the pool.
+    pub async fn release(mut self) {
+        let Some(mut conn) = self.held.take() else {
+            return;
+        };
+        let unlocked = sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))
+            .bind(self.id.as_str())
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            // Closing the session is what releases the lock then.
+            drop(conn.detach());
+        }
+    }
+}
+
+impl Drop for RefreshLock<'_> {
+    fn drop(&mut self) {
+        // Not released (an error or a cancelled task): never hand a
+        // connection that still holds the lock back to the pool.
+        if let Some(conn) = self.held.take() {
+            drop(conn.detach());
         }
     }
 }
@@ -90,20 +116,33 @@ impl Store {
         &self,
         id: &ConnectionId,
         wait: Duration,
-    ) -> Result<RefreshLock, StoreError> {
+    ) -> Result<RefreshLock<'_>, StoreError> {
+        let mut lock = RefreshLock {
+            store: self,
+            held: None,
+            id: id.clone(),
+        };
         if self.backend == Backend::Sqlite {
-            return Ok(RefreshLock { transaction: None });
+            return Ok(lock);
         }
-        let mut transaction = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
         // SET cannot take a bind parameter; the value is a number we formatted.
-        let set_timeout = format!("SET LOCAL lock_timeout = '{}ms'", wait.as_millis().max(1));
-        transaction.execute(set_timeout.as_str()).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('emailoctopus-connect refresh ' || $1, 0))")
+        let set_timeout = format!("SET lock_timeout = '{}ms'", wait.as_millis().max(1));
+        conn.execute(set_timeout.as_str()).await?;
+        let locked = sqlx::query(&format!("SELECT pg_advisory_lock({LOCK_KEY})"))
             .bind(id.as_str())
-            .execute(&mut *transaction)
-            .await?;
-        Ok(RefreshLock {
-            transaction: Some(transaction),
-        })
+            .execute(&mut *conn)
+            .await;
+        if conn.execute("RESET lock_timeout").await.is_err() {
+            // A session in an unknown state (and perhaps holding the lock) is not reused.
+            drop(conn.detach());
+            locked?;
+            return Err(StoreError::Unavailable(
+                "could not reset lock_timeout".into(),
+            ));
+        }
+        locked?;
+        lock.held = Some(conn);
+        Ok(lock)
     }
 }

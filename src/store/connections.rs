@@ -1,9 +1,9 @@
 //! Connections: one row per connection id, credentials sealed.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
-use super::{corrupt, ConnectionRow, SealedCredential, Store, StoreError};
+use super::{corrupt, ConnectionRow, RefreshLock, SealedCredential, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 
@@ -14,12 +14,7 @@ impl Store {
         &self,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(decode_connection).transpose()
+        fetch_connection(&self.pool, id).await
     }
 
     pub async fn list_connections(&self) -> Result<Vec<ConnectionRow>, StoreError> {
@@ -90,49 +85,6 @@ impl Store {
         decode_connection(&row)
     }
 
-    /// Stores the answer of a refresh. `sealed_refresh_token: None` keeps the
-    /// old refresh token (RFC 6749 §6: the provider may not rotate it).
-    pub async fn save_refreshed(
-        &self,
-        id: &ConnectionId,
-        refreshed: &SealedCredential,
-        now: UnixTime,
-    ) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "UPDATE connections SET access_token = $2, refresh_token = COALESCE($3, refresh_token),
-               expires_at = $4, scopes = $5, token_type = $6, status = $7, updated_at = $8
-             WHERE id = $1 AND kind = 'oauth'
-             RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(refreshed.sealed_access_token.as_slice())
-            .bind(refreshed.sealed_refresh_token.as_deref())
-            .bind(refreshed.expires_at)
-            .bind(refreshed.scopes.join(" "))
-            .bind(refreshed.token_type.as_str())
-            .bind(ConnectionStatus::Connected.as_str())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(decode_connection).transpose()
-    }
-
-    pub async fn set_status(
-        &self,
-        id: &ConnectionId,
-        status: ConnectionStatus,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE connections SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(status.as_str())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Deletes the connection and returns what it held, or `None` if there was none.
     pub async fn delete_connection(
         &self,
@@ -166,6 +118,85 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+impl RefreshLock<'_> {
+    /// Reads the connection through the lock's own database session.
+    pub async fn get_connection(
+        &mut self,
+        id: &ConnectionId,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        match &mut self.held {
+            Some(conn) => fetch_connection(&mut **conn, id).await,
+            None => fetch_connection(&self.store.pool, id).await,
+        }
+    }
+
+    /// Stores the answer of a refresh if the credential is still the one
+    /// that was refreshed (`expected`): a reconnect meanwhile wins. `None`
+    /// when it was not. A refresh answer without a refresh token keeps the
+    /// old one (RFC 6749 §6: the provider need not rotate it).
+    pub async fn save_refreshed(
+        &mut self,
+        id: &ConnectionId,
+        refreshed: &SealedCredential,
+        expected: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "UPDATE connections SET access_token = $2, refresh_token = COALESCE($3, refresh_token),
+               expires_at = $4, scopes = $5, token_type = $6, status = $7, updated_at = $8
+             WHERE id = $1 AND kind = 'oauth' AND access_token = $9
+             RETURNING {COLUMNS}"
+        );
+        let query = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(refreshed.sealed_access_token.as_slice())
+            .bind(refreshed.sealed_refresh_token.as_deref())
+            .bind(refreshed.expires_at)
+            .bind(refreshed.scopes.join(" "))
+            .bind(refreshed.token_type.as_str())
+            .bind(ConnectionStatus::Connected.as_str())
+            .bind(now)
+            .bind(expected);
+        let row = match &mut self.held {
+            Some(conn) => query.fetch_optional(&mut **conn).await?,
+            None => query.fetch_optional(&self.store.pool).await?,
+        };
+        row.as_ref().map(decode_connection).transpose()
+    }
+
+    /// Marks the connection `needs_reauth` if its credential is still
+    /// `expected`; false when a reconnect replaced it meanwhile.
+    pub async fn mark_needs_reauth(
+        &mut self,
+        id: &ConnectionId,
+        expected: &[u8],
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query("UPDATE connections SET status = $2, updated_at = $3 WHERE id = $1 AND access_token = $4")
+            .bind(id.as_str())
+            .bind(ConnectionStatus::NeedsReauth.as_str())
+            .bind(now)
+            .bind(expected);
+        let done = match &mut self.held {
+            Some(conn) => query.execute(&mut **conn).await?,
+            None => query.execute(&self.store.pool).await?,
+        };
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn fetch_connection<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    id: &ConnectionId,
+) -> Result<Option<ConnectionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(decode_connection).transpose()
 }
 
 fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreError> {

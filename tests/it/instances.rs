@@ -137,8 +137,8 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
             .status(),
         StatusCode::OK
     );
-    // From now on every token is due (expires within the 60 s margin), for both processes.
-    provider.set(|c| c.expires_in = 30);
+    // From now on every token is due as soon as it is issued, for both processes.
+    provider.set(|c| c.expires_in = 0);
     survivor
         .admin()
         .post("/connections/k/refresh", serde_json::json!({}))

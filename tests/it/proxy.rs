@@ -191,6 +191,7 @@ async fn an_upstream_401_leads_to_one_refresh_and_one_retry(backend: Backend) {
 
     // An upstream that refuses every token: one refresh, one retry, then the 401 comes back.
     provider.set(|c| c.api_refuses_all = true);
+    app.clock.advance(std::time::Duration::from_secs(31));
     let response = app
         .admin()
         .request(reqwest::Method::GET, "/connections/o/api/lists/2")
@@ -204,4 +205,14 @@ async fn an_upstream_401_leads_to_one_refresh_and_one_retry(backend: Backend) {
         "not a loop"
     );
     assert_eq!(provider.recorded("/api/lists/2").len(), 2);
+    // Right after, another 401 does not start another refresh: no storm.
+    let response = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/o/api/lists/3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(provider.token_requests("refresh_token").len(), 2);
+    assert_eq!(provider.recorded("/api/lists/3").len(), 1);
 }

@@ -14,7 +14,74 @@ on_both_backends!(
     an_answer_without_a_refresh_token_keeps_the_old_one,
     invalid_grant_marks_the_connection_needs_reauth,
     other_refresh_failures_leave_the_connection_as_it_was,
+    short_lived_tokens_are_refreshed_once_not_on_every_call,
+    a_reconnect_during_a_refresh_wins,
 );
+
+async fn short_lived_tokens_are_refreshed_once_not_on_every_call(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    // Thirty-second tokens: shorter than the 60 s margin.
+    provider.set(|c| c.expires_in = 30);
+    assert_eq!(app.connect("brief").await.status(), StatusCode::OK);
+    for _ in 0..5 {
+        assert_eq!(
+            app.admin().get("/connections/brief/access-token").await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        provider.token_requests("refresh_token").len(),
+        0,
+        "a fresh 30 s token is not due"
+    );
+    app.clock.advance(Duration::from_secs(20));
+    let admin = std::sync::Arc::new(app.admin());
+    let calls = (0..20).map(|_| {
+        let admin = admin.clone();
+        tokio::spawn(async move { admin.get("/connections/brief/access-token").await.0 })
+    });
+    for status in futures_util::future::join_all(calls).await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(provider.token_requests("refresh_token").len(), 1);
+}
+
+async fn a_reconnect_during_a_refresh_wins(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    connect_expiring(&app, "race").await;
+    // The refresh's answer arrives after the user has connected again, and says invalid_grant.
+    provider.set(|c| {
+        c.refresh_override = Some((
+            TokenAnswer::Status(400, r#"{"error":"invalid_grant"}"#),
+            Duration::from_millis(800),
+        ))
+    });
+    let admin = std::sync::Arc::new(app.admin());
+    let refreshing = {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            admin
+                .post("/connections/race/refresh", serde_json::json!({}))
+                .await
+        })
+    };
+    while provider.token_requests("refresh_token").is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.connect("race").await.status(), StatusCode::OK);
+    let (_, reconnected) = admin.get("/connections/race/access-token").await;
+    let (status, answer) = refreshing.await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the late refusal was about the old grant: {answer}"
+    );
+    assert_eq!(answer["access_token"], reconnected["access_token"]);
+    assert_eq!(
+        admin.get("/connections/race").await.1["status"],
+        "connected"
+    );
+}
 
 /// Connects `id` and moves the clock to 30 s before its token expires.
 async fn connect_expiring(app: &TestApp, id: &str) -> String {
@@ -145,7 +212,7 @@ async fn other_refresh_failures_leave_the_connection_as_it_was(backend: Backend)
             StatusCode::BAD_GATEWAY,
         ),
         (TokenAnswer::Malformed, StatusCode::BAD_GATEWAY),
-        (TokenAnswer::Hang, StatusCode::GATEWAY_TIMEOUT),
+        (TokenAnswer::Hang, StatusCode::SERVICE_UNAVAILABLE),
     ];
     for (answer, expected) in cases {
         provider.set(|c| c.token_answer = answer.clone());

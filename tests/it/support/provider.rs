@@ -62,6 +62,8 @@ impl Recorded {
 pub struct Control {
     pub token_answer: TokenAnswer,
     pub token_delay: Duration,
+    /// Overrides `token_answer` and `token_delay` for refresh_token grants only.
+    pub refresh_override: Option<(TokenAnswer, Duration)>,
     pub revoke_status: u16,
     pub expires_in: i64,
     /// Send `iss` in authorization responses (RFC 9207), and which value.
@@ -89,6 +91,7 @@ impl FakeProvider {
         let control = Arc::new(Mutex::new(Control {
             token_answer: TokenAnswer::Issue,
             token_delay: Duration::ZERO,
+            refresh_override: None,
             revoke_status: 200,
             expires_in: 3600,
             iss: None,
@@ -233,7 +236,13 @@ async fn token(
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let (answer, delay) = {
         let c = control.lock().unwrap();
-        (c.token_answer.clone(), c.token_delay)
+        match (
+            &c.refresh_override,
+            form.get("grant_type").map(String::as_str),
+        ) {
+            (Some(special), Some("refresh_token")) => special.clone(),
+            _ => (c.token_answer.clone(), c.token_delay),
+        }
     };
     tokio::time::sleep(delay).await;
     if !client_ok(&headers, &form) {

@@ -1,0 +1,271 @@
+//! The credential rules, once. Every caller (the callback, the API-key form,
+//! the backend API, the proxy) goes through here to store, open, refresh or
+//! delete a connection's credential.
+
+mod refresh;
+mod sealing;
+
+pub(crate) use sealing::{aad, Field};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::api_client::{ApiClient, KeyCheckError};
+use crate::clock::{Clock, UnixTime};
+use crate::crypto::{CryptoError, KeyRing};
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::metrics::Metrics;
+use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};
+use crate::store::{ConnectionRow, SealedCredential, Store, StoreError};
+use crate::webhooks::{Event, Webhooks};
+
+/// An access token is refreshed when it expires within this many seconds
+/// (or within half its lifetime, for tokens that live less than two minutes).
+pub const REFRESH_MARGIN_SECS: i64 = 60;
+
+/// A connection as the outside may see it: never a token or key.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub kind: ConnectionKind,
+    pub status: ConnectionStatus,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// A credential ready to use at the API.
+pub struct Credential {
+    pub kind: ConnectionKind,
+    pub secret: SecretString,
+    pub token_type: String,
+    pub expires_at: Option<UnixTime>,
+    /// The sealed bytes this was opened from: tells whether a later read is newer.
+    pub version: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("no such connection")]
+    NotFound,
+    #[error("the connection needs to be authorized again")]
+    NeedsReauth,
+    #[error("{0}")]
+    NotRefreshable(&'static str),
+    #[error("the provider: {0}")]
+    Provider(#[from] OAuthError),
+    #[error("the API key was refused")]
+    KeyRefused,
+    #[error("the API could not check the key: {0}")]
+    KeyCheckFailed(String),
+    #[error("another refresh of this connection is taking too long")]
+    Busy,
+    #[error("storage: {0}")]
+    Store(StoreError),
+    #[error("a stored credential does not open: {0}")]
+    Sealed(#[from] CryptoError),
+}
+
+impl From<StoreError> for CredentialError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::LockTimeout => CredentialError::Busy,
+            other => CredentialError::Store(other),
+        }
+    }
+}
+
+/// What happened to the credential at the provider when a connection was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    NotConfigured,
+    /// API keys are never sent to the OAuth provider.
+    NotApplicable,
+    Failed(String),
+}
+
+pub struct Connections {
+    store: Store,
+    keys: KeyRing,
+    clock: Clock,
+    provider: Arc<ProviderClient>,
+    api: ApiClient,
+    webhooks: Webhooks,
+    metrics: Metrics,
+    /// How long a caller waits for another caller's refresh of the same connection.
+    lock_wait: Duration,
+    /// One async mutex per connection being refreshed in this process.
+    refreshing: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// When a refresh was last forced by an upstream 401, per connection.
+    forced_at: Mutex<HashMap<ConnectionId, UnixTime>>,
+}
+
+impl Connections {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        keys: KeyRing,
+        clock: Clock,
+        provider: Arc<ProviderClient>,
+        api: ApiClient,
+        webhooks: Webhooks,
+        metrics: Metrics,
+        lock_wait: Duration,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            clock,
+            provider,
+            api,
+            webhooks,
+            metrics,
+            lock_wait,
+            refreshing: Mutex::new(HashMap::new()),
+            forced_at: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>, CredentialError> {
+        Ok(self
+            .store
+            .get_connection(id)
+            .await?
+            .as_ref()
+            .map(Connection::from))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Connection>, CredentialError> {
+        Ok(self
+            .store
+            .list_connections()
+            .await?
+            .iter()
+            .map(Connection::from)
+            .collect())
+    }
+
+    /// Stores the tokens of a finished authorization (a reconnect replaces the old ones).
+    pub async fn save_oauth(
+        &self,
+        id: &ConnectionId,
+        tokens: TokenSet,
+        requested_scopes: &[String],
+    ) -> Result<Connection, CredentialError> {
+        let credential = self.seal_tokens(id, &tokens, requested_scopes.to_vec());
+        let row = self
+            .store
+            .upsert_connection(id, &credential, self.clock.now())
+            .await?;
+        self.webhooks
+            .emit(Event::Created, id, ConnectionKind::Oauth);
+        Ok(Connection::from(&row))
+    }
+
+    /// Checks the key at the API, then stores it. Nothing is stored unless the API accepted it.
+    pub async fn save_api_key(
+        &self,
+        id: &ConnectionId,
+        key: SecretString,
+    ) -> Result<Connection, CredentialError> {
+        self.check_api_key(&key).await?;
+        self.store_api_key(id, &key).await
+    }
+
+    /// Asks the API whether it accepts `key` (`GET {API_BASE_URL}/lists`).
+    pub async fn check_api_key(&self, key: &SecretString) -> Result<(), CredentialError> {
+        self.api.check_key(key).await.map_err(|e| match e {
+            KeyCheckError::Refused(_) => CredentialError::KeyRefused,
+            other => CredentialError::KeyCheckFailed(other.to_string()),
+        })
+    }
+
+    /// Stores a key the API has accepted (see `check_api_key`).
+    pub async fn store_api_key(
+        &self,
+        id: &ConnectionId,
+        key: &SecretString,
+    ) -> Result<Connection, CredentialError> {
+        let credential = SealedCredential {
+            kind: ConnectionKind::ApiKey,
+            scopes: Vec::new(),
+            token_type: "Bearer".into(),
+            sealed_access_token: self
+                .keys
+                .seal(key.expose_secret().as_bytes(), &aad(id, Field::Access)),
+            sealed_refresh_token: None,
+            expires_at: None,
+        };
+        let row = self
+            .store
+            .upsert_connection(id, &credential, self.clock.now())
+            .await?;
+        self.webhooks
+            .emit(Event::Created, id, ConnectionKind::ApiKey);
+        Ok(Connection::from(&row))
+    }
+
+    /// Deletes the connection, revoking its OAuth credential first when a
+    /// revocation endpoint is configured (RFC 7009). The row is deleted even
+    /// when revocation fails; the outcome says so. `None` if there was none.
+    pub async fn delete(&self, id: &ConnectionId) -> Result<Option<Revocation>, CredentialError> {
+        let row = {
+            let _local = self.lock_locally(id).await?;
+            let lock = self.store.lock_for_refresh(id, self.lock_wait).await?;
+            let row = self.store.delete_connection(id).await;
+            lock.release().await;
+            row?
+        };
+        let Some(row) = row else { return Ok(None) };
+        self.webhooks.emit(Event::Deleted, id, row.kind);
+        let revocation = self.revoke(&row).await;
+        if let Revocation::Failed(reason) = &revocation {
+            tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation");
+        }
+        Ok(Some(revocation))
+    }
+
+    async fn revoke(&self, row: &ConnectionRow) -> Revocation {
+        if row.kind == ConnectionKind::ApiKey {
+            return Revocation::NotApplicable;
+        }
+        if !self.provider.can_revoke() {
+            return Revocation::NotConfigured;
+        }
+        let token = match &row.sealed_refresh_token {
+            Some(sealed) => self
+                .open(&row.id, Field::Refresh, sealed)
+                .map(RevocableToken::Refresh),
+            None => self
+                .open(&row.id, Field::Access, &row.sealed_access_token)
+                .map(RevocableToken::Access),
+        };
+        let result = match token {
+            Ok(token) => self.provider.revoke(token).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => Revocation::Revoked,
+            Err(reason) => Revocation::Failed(reason),
+        }
+    }
+}
+
+impl From<&ConnectionRow> for Connection {
+    fn from(row: &ConnectionRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            kind: row.kind,
+            status: row.status,
+            scopes: row.scopes.clone(),
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

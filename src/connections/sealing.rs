@@ -1,0 +1,79 @@
+//! Sealing and opening a connection's credential: each field is bound to
+//! its connection id and its name, so a value copied onto another
+//! connection, or swapped between fields, fails to open.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Connections, Credential, CredentialError};
+use crate::crypto::CryptoError;
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::oauth::TokenSet;
+use crate::store::{ConnectionRow, SealedCredential};
+
+#[derive(Clone, Copy)]
+pub(crate) enum Field {
+    Access,
+    Refresh,
+}
+
+/// The associated data a credential field is sealed with.
+pub(crate) fn aad(id: &ConnectionId, field: Field) -> Vec<u8> {
+    let field = match field {
+        Field::Access => "access_token",
+        Field::Refresh => "refresh_token",
+    };
+    format!("emailoctopus-connect/v1/{field}/{id}").into_bytes()
+}
+
+impl Connections {
+    /// Opens the row's credential, refusing one the provider has withdrawn.
+    pub(super) fn usable(&self, row: &ConnectionRow) -> Result<Credential, CredentialError> {
+        if row.status == ConnectionStatus::NeedsReauth {
+            return Err(CredentialError::NeedsReauth);
+        }
+        Ok(Credential {
+            kind: row.kind,
+            secret: self.open(&row.id, Field::Access, &row.sealed_access_token)?,
+            token_type: row.token_type.clone(),
+            expires_at: row.expires_at,
+            version: row.sealed_access_token.clone(),
+        })
+    }
+
+    pub(super) fn seal_tokens(
+        &self,
+        id: &ConnectionId,
+        tokens: &TokenSet,
+        requested_scopes: Vec<String>,
+    ) -> SealedCredential {
+        let now = self.clock.now();
+        SealedCredential {
+            kind: ConnectionKind::Oauth,
+            scopes: tokens.scopes.clone().unwrap_or(requested_scopes),
+            token_type: tokens.token_type.clone(),
+            sealed_access_token: self.keys.seal(
+                tokens.access_token.expose_secret().as_bytes(),
+                &aad(id, Field::Access),
+            ),
+            sealed_refresh_token: tokens.refresh_token.as_ref().map(|t| {
+                self.keys
+                    .seal(t.expose_secret().as_bytes(), &aad(id, Field::Refresh))
+            }),
+            expires_at: tokens
+                .expires_in
+                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        }
+    }
+
+    pub(super) fn open(
+        &self,
+        id: &ConnectionId,
+        field: Field,
+        sealed: &[u8],
+    ) -> Result<SecretString, CredentialError> {
+        let bytes = self.keys.open(sealed, &aad(id, field))?;
+        String::from_utf8(bytes)
+            .map(SecretString::from)
+            .map_err(|_| CredentialError::Sealed(CryptoError::Forged))
+    }
+}
