@@ -2,6 +2,7 @@
 
 mod support;
 
+mod adversarial;
 mod api_keys;
 mod browser;
 mod callback_refusals;
@@ -10,6 +11,7 @@ mod flow;
 mod instances;
 mod interop;
 mod operations;
+mod properties;
 mod provider_faults;
 mod proxy;
 mod refresh;
