@@ -104,73 +104,34 @@ impl App {
         };
         let http = crate::http_client::build(config.provider_timeout);
 
-        let (
-            provider_settings,
+        let Surroundings {
+            provider: provider_settings,
             api_base_url,
             admin_token,
-            sandbox_router,
-            sandbox_info,
             pages,
             database_url,
             temporary_database,
-        ) = match &config.sandbox {
-            Some(settings) => {
-                let sandbox = Sandbox::new(
-                    bound,
-                    settings.token_lifetime,
-                    config.admin_token.clone(),
-                    clock.clone(),
-                );
-                let path = std::env::temp_dir().join(format!(
-                    "emailoctopus-connect-sandbox-{}.db",
-                    &random_token()[..12]
-                ));
-                let url = format!("sqlite://{}", path.display());
-                let info = SandboxInfo {
-                    admin_token: sandbox.admin_token.clone(),
-                    api_key: sandbox.api_key.clone(),
-                };
-                (
-                    sandbox.provider,
-                    sandbox.api_base_url,
-                    Some(sandbox.admin_token),
-                    Some(sandbox.router),
-                    Some(info),
-                    sandbox.pages,
-                    url,
-                    Some(TemporaryDatabase(path)),
-                )
-            }
-            None => (
-                config
-                    .provider
-                    .clone()
-                    .expect("a non-sandbox config has a provider"),
-                config.api_base_url.clone(),
-                config.admin_token.clone(),
-                None,
-                None,
-                Pages::default(),
-                config.database_url.clone(),
-                None,
-            ),
-        };
+            sandbox,
+        } = Surroundings::of(&config, bound, &clock);
 
         let redirect_raw = redirect_uri(&provider_settings, bound);
         let redirect_uri = Url::parse(&redirect_raw).expect("a checked redirect URI parses");
-        let store = Store::connect(&database_url, &config.pool).await?;
+        let store = Store::connect(&database_url, &config.storage.pool).await?;
         let metrics = Metrics::default();
         let provider = Arc::new(ProviderClient::new(
             &provider_settings,
             &redirect_raw,
             http.clone(),
         ));
-        let api = ApiClient::new(http.clone(), api_base_url);
+        let api = ApiClient::new(
+            crate::http_client::build_streaming(config.provider_timeout),
+            api_base_url,
+        );
         let webhooks = Webhooks::new(config.webhook.clone(), http.clone(), clock.clone());
         let lock_wait = config.provider_timeout + Duration::from_secs(5);
         let connections = Connections::new(
             store.clone(),
-            config.keys.clone(),
+            config.storage.keys.clone(),
             clock.clone(),
             provider.clone(),
             api.clone(),
@@ -183,7 +144,7 @@ impl App {
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
             store,
-            keys: config.keys.clone(),
+            keys: config.storage.keys.clone(),
             clock,
             provider,
             connections,
@@ -198,15 +159,19 @@ impl App {
             metrics,
         });
 
-        let mut app = Router::new()
+        let app = Router::new()
             .merge(web::router())
             .merge(api::router())
             .merge(ops::router())
             .fallback(not_found)
             .with_state(state.clone());
-        if let Some(sandbox_router) = sandbox_router {
-            app = app.merge(sandbox_router);
-        }
+        let (app, sandbox) = match sandbox {
+            Some(sandbox) => {
+                let (app, info) = sandbox.mount(app);
+                (app, Some(info))
+            }
+            None => (app, None),
+        };
         let router = with_middleware(app, &state);
         let metrics_router = ops::metrics_router().with_state(state.clone());
         Ok(Self {
@@ -215,7 +180,7 @@ impl App {
             router,
             metrics_router,
             state,
-            sandbox: sandbox_info,
+            sandbox,
             temporary_database,
         })
     }
@@ -275,6 +240,56 @@ impl App {
     }
 }
 
+/// What this run talks to: the configured provider, API and database, or
+/// the sandbox's stand-ins for them.
+struct Surroundings {
+    provider: ProviderSettings,
+    api_base_url: Url,
+    admin_token: Option<SecretString>,
+    pages: Pages,
+    database_url: String,
+    temporary_database: Option<TemporaryDatabase>,
+    sandbox: Option<Sandbox>,
+}
+
+impl Surroundings {
+    fn of(config: &Config, bound: SocketAddr, clock: &Clock) -> Self {
+        let Some(settings) = &config.sandbox else {
+            return Self {
+                provider: config
+                    .provider
+                    .clone()
+                    .expect("a non-sandbox config has a provider"),
+                api_base_url: config.api_base_url.clone(),
+                admin_token: config.admin_token.clone(),
+                pages: Pages::default(),
+                database_url: config.storage.database_url.clone(),
+                temporary_database: None,
+                sandbox: None,
+            };
+        };
+        let sandbox = Sandbox::new(
+            bound,
+            settings.token_lifetime,
+            config.admin_token.clone(),
+            clock.clone(),
+        );
+        let path = std::env::temp_dir().join(format!(
+            "emailoctopus-connect-sandbox-{}.db",
+            &random_token()[..12]
+        ));
+        Self {
+            provider: sandbox.provider.clone(),
+            api_base_url: sandbox.api_base_url.clone(),
+            admin_token: Some(sandbox.admin_token.clone()),
+            pages: sandbox.pages.clone(),
+            database_url: format!("sqlite://{}", path.display()),
+            temporary_database: Some(TemporaryDatabase(path)),
+            sandbox: Some(sandbox),
+        }
+    }
+}
+
 /// The redirect URI as configured (kept as written), or this listener's `/callback`.
 fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> String {
     settings.redirect_uri.clone().unwrap_or_else(|| {
@@ -319,13 +334,23 @@ async fn not_found(State(state): State<AppState>) -> Response {
 
 /// Headers every answer carries, limits, timeouts, panics, logs and latency.
 fn with_middleware(router: Router, state: &AppState) -> Router {
-    let csp = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+    // Forms may post to this origin only; a form's answer may redirect to a
+    // `return_to` origin, which CSP's form-action also governs.
+    let form_targets: String = state
+        .return_to_origins
+        .iter()
+        .map(|o| format!(" {}", o.serialize()))
+        .collect();
+    let csp = format!(
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'{form_targets}; object-src 'none'"
+    );
+    let csp = HeaderValue::from_str(&csp).expect("serialised origins are valid header text");
     router
         .layer(middleware::from_fn_with_state(state.clone(), record_latency))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server::SLOW_REQUEST_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

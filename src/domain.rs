@@ -161,6 +161,11 @@ impl Origin {
         }
         Ok(Self(url.origin()))
     }
+
+    /// `scheme://host[:port]`, as CSP source lists and `Origin` headers write it.
+    pub fn serialize(&self) -> String {
+        self.0.ascii_serialization()
+    }
 }
 
 /// Where the browser goes after a connect: a URL on one of the allowed origins.

@@ -1,6 +1,6 @@
-//! The one outbound HTTP client: built once, redirects off (a redirect from a
-//! token endpoint or the API must never carry a secret elsewhere), timeouts on,
-//! and answers read only up to a cap.
+//! Outbound HTTP: built once per use, redirects off (a redirect from a token
+//! endpoint or the API must never carry a secret elsewhere), timeouts on,
+//! and provider answers read only up to a cap.
 
 use std::time::Duration;
 
@@ -10,15 +10,29 @@ use futures_util::StreamExt;
 /// Larger answers from a provider are refused rather than buffered.
 pub const MAX_PROVIDER_ANSWER: usize = 1024 * 1024;
 
+/// For the provider and webhooks: each exchange must be done within `timeout`.
 pub fn build(timeout: Duration) -> reqwest::Client {
+    builder(timeout)
+        .timeout(timeout)
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+/// For the API and its proxy: answers of up to 10 MiB stream back for as
+/// long as they take, as long as each read makes progress within `idle`.
+pub fn build_streaming(idle: Duration) -> reqwest::Client {
+    builder(idle)
+        .read_timeout(idle)
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(30))
         .user_agent(concat!("emailoctopus-connect/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the TLS backend initialises")
 }
 
 /// Why an outbound request got no usable answer.

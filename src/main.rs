@@ -30,17 +30,18 @@ fn main() -> ExitCode {
         Err(error) => return config_error(&error),
     };
     init_tracing(log_format);
-    let config = match cli.settings.parse() {
-        Ok(config) => config,
-        Err(error) => return config_error(&error),
-    };
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
-    runtime.block_on(async move {
-        match command {
-            Command::Rekey => emailoctopus_connect::rekey::run(&config).await,
-            Command::Serve | Command::GenKey => serve(config).await,
-        }
-    })
+    if command == Command::Rekey {
+        // Re-keying needs the database and the keys, not the provider.
+        return match cli.settings.storage(false) {
+            Ok(storage) => runtime.block_on(emailoctopus_connect::rekey::run(&storage)),
+            Err(error) => config_error(&error),
+        };
+    }
+    match cli.settings.parse() {
+        Ok(config) => runtime.block_on(serve(config)),
+        Err(error) => config_error(&error),
+    }
 }
 
 fn config_error(error: &dyn std::fmt::Display) -> ExitCode {

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::StorageSettings;
 use crate::connections::{aad, Field};
 use crate::crypto::KeyRing;
 use crate::store::{ConnectionRow, Store, StoreError};
@@ -87,15 +87,15 @@ async fn reseal_row(
 }
 
 /// The `rekey` subcommand.
-pub async fn run(config: &Config) -> ExitCode {
-    let store = match Store::connect(&config.database_url, &config.pool).await {
+pub async fn run(storage: &StorageSettings) -> ExitCode {
+    let store = match Store::connect(&storage.database_url, &storage.pool).await {
         Ok(store) => store,
         Err(error) => {
             eprintln!("error: DATABASE_URL: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let result = rekey(&store, &config.keys).await;
+    let result = rekey(&store, &storage.keys).await;
     store.close().await;
     match result {
         Ok(report) => {

@@ -1,6 +1,10 @@
-//! The accept loop: hyper with the contract's limits (a head over 32 KiB gets
-//! 431, a head that trickles for 30 s is cut off), a deep listen backlog for
-//! bursts, and graceful shutdown that lets in-flight requests finish.
+//! The accept loop: hyper's HTTP/1 with the contract's limits (a head over
+//! 32 KiB gets 431, a head that trickles, or never comes, for 30 s is cut
+//! off), a deep listen backlog for bursts, and graceful shutdown that lets
+//! in-flight requests finish.
+//!
+//! HTTP/1 only: detecting HTTP/2 first would read the opening bytes with no
+//! timer running, so a silent client could hold a connection forever.
 
 use std::future::Future;
 use std::io;
@@ -8,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
@@ -35,10 +39,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
-        .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .header_read_timeout(SLOW_REQUEST_LIMIT)
         .timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
@@ -58,9 +61,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away mid-request is not our error.

@@ -118,9 +118,20 @@ fn stream_back(answer: reqwest::Response) -> Result<Response, ApiError> {
         return Err(ApiError::UpstreamTooLarge);
     }
     let status = answer.status();
+    // Headers the upstream's `Connection` header names are hop-by-hop too.
+    let named_by_connection: Vec<String> = answer
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
     let mut headers = HeaderMap::new();
     for (name, value) in answer.headers() {
-        if !DROPPED_RESPONSE_HEADERS.contains(name) {
+        if !DROPPED_RESPONSE_HEADERS.contains(name)
+            && !named_by_connection.iter().any(|n| n == name.as_str())
+        {
             headers.append(name.clone(), value.clone());
         }
     }

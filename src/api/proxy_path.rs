@@ -14,7 +14,7 @@ pub enum PathError {
     EmptySegment,
     #[error("the path encodes a '.', '/', '\\' or '%', or a control character")]
     EncodedDelimiter,
-    #[error("the path has a backslash, whitespace or a control character")]
+    #[error("the path has a backslash, '?', '#', whitespace or a control character")]
     Forbidden,
     #[error("the path has a malformed percent-encoding")]
     BadEncoding,
@@ -29,7 +29,7 @@ pub fn check(raw: &str) -> Result<&str, PathError> {
     }
     if raw
         .chars()
-        .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+        .any(|c| matches!(c, '\\' | '?' | '#') || c.is_whitespace() || c.is_control())
     {
         return Err(PathError::Forbidden);
     }

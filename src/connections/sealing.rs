@@ -10,6 +10,9 @@ use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::oauth::TokenSet;
 use crate::store::{ConnectionRow, SealedCredential};
 
+/// Ten years: longer lifetimes are taken as this.
+const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 60 * 60;
+
 #[derive(Clone, Copy)]
 pub(crate) enum Field {
     Access,
@@ -59,9 +62,12 @@ impl Connections {
                 self.keys
                     .seal(t.expose_secret().as_bytes(), &aad(id, Field::Refresh))
             }),
-            expires_at: tokens
-                .expires_in
-                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+            // Clamped: a provider's absurd lifetime must still give a time RFC 3339 can write.
+            expires_at: tokens.expires_in.map(|d| {
+                now + i64::try_from(d.as_secs())
+                    .unwrap_or(i64::MAX)
+                    .min(MAX_LIFETIME_SECS)
+            }),
         }
     }
 

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::transport::{Transport, TransportError};
-use super::OAuthError;
+use super::{error_code, OAuthError};
 use crate::config::{ProviderSettings, TokenAuthMethod};
 use crate::http_client::{read_capped, OutboundError, MAX_PROVIDER_ANSWER};
 
@@ -183,7 +183,7 @@ impl ProviderClient {
                 .unwrap_or_default();
             if let Ok(error) = serde_json::from_slice::<BasicErrorResponse>(&body) {
                 return Err(OAuthError::Refused {
-                    code: error.error().as_ref().to_owned(),
+                    code: error_code(error.error().as_ref()),
                 });
             }
         }
@@ -222,7 +222,7 @@ fn token_set(response: BasicTokenResponse) -> TokenSet {
 fn token_error(error: RequestTokenError<TransportError, BasicErrorResponse>) -> OAuthError {
     match error {
         RequestTokenError::ServerResponse(answer) => OAuthError::Refused {
-            code: answer.error().as_ref().to_owned(),
+            code: error_code(answer.error().as_ref()),
         },
         other => transport_failure(other),
     }

@@ -29,3 +29,13 @@ impl OAuthError {
         matches!(self, Self::Refused { code } if code == "invalid_grant")
     }
 }
+
+/// An OAuth error code as RFC 6749 §5.2 allows its characters (printable
+/// ASCII but `"` and `\`), at most 64 of them: what a provider sends can
+/// then put no line break or markup into a log line or an answer.
+pub fn error_code(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+        .take(64)
+        .collect()
+}

@@ -25,6 +25,7 @@ pub enum ResponseError {
 impl AuthorizationResponse {
     pub fn parse(query: &str) -> Result<Self, ResponseError> {
         let mut response = Self::default();
+        let mut seen: Vec<&'static str> = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let (name, slot) = match name.as_ref() {
                 "state" => ("state", &mut response.state),
@@ -34,9 +35,11 @@ impl AuthorizationResponse {
                 "iss" => ("iss", &mut response.iss),
                 _ => continue,
             };
-            if slot.is_some() {
+            // By name, not by filled slot: `state=&state=x` repeats too.
+            if seen.contains(&name) {
                 return Err(ResponseError::Repeated(name));
             }
+            seen.push(name);
             if value.len() > MAX_VALUE_LEN {
                 return Err(ResponseError::TooLong(name));
             }

@@ -11,11 +11,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::app::SandboxInfo;
 use crate::clock::Clock;
 use crate::config::{ProviderSettings, TokenAuthMethod};
 use crate::crypto::random_token;
@@ -29,7 +34,9 @@ pub struct Sandbox {
     pub api_key: String,
     /// Pages with the sandbox banner, for the whole server.
     pub pages: Pages,
-    pub router: Router,
+    router: Router,
+    /// The `Host` values a request may carry: this listener by address or as localhost.
+    hosts: Arc<Vec<String>>,
 }
 
 /// The sandbox's own state: its one client and what it has issued.
@@ -118,6 +125,48 @@ impl Sandbox {
             api_key,
             pages,
             router,
+            hosts: Arc::new(vec![
+                bound.to_string(),
+                format!("localhost:{}", bound.port()),
+                format!("127.0.0.1:{}", bound.port()),
+                format!("[::1]:{}", bound.port()),
+            ]),
         }
+    }
+
+    /// Adds the sandbox's routes to `app`, and refuses requests for any other
+    /// host name: a web page cannot rebind its own name to this loopback
+    /// listener and read the banner's admin token.
+    pub fn mount(self, app: Router) -> (Router, SandboxInfo) {
+        let hosts = self.hosts;
+        let app = app.merge(self.router).layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let hosts = hosts.clone();
+                async move {
+                    let host = request
+                        .headers()
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("");
+                    if hosts
+                        .iter()
+                        .any(|allowed| allowed.eq_ignore_ascii_case(host))
+                    {
+                        next.run(request).await
+                    } else {
+                        (
+                            StatusCode::MISDIRECTED_REQUEST,
+                            "The sandbox answers only on localhost.\n",
+                        )
+                            .into_response()
+                    }
+                }
+            },
+        ));
+        let info = SandboxInfo {
+            admin_token: self.admin_token,
+            api_key: self.api_key,
+        };
+        (app, info)
     }
 }

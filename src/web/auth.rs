@@ -65,7 +65,11 @@ fn drop_excess_flows(state: &AppState, jar: CookieJar) -> CookieJar {
         .filter(|c| c.name().starts_with("eoc_flow_"))
         .map(|c| c.name().to_owned())
         .collect();
-    let excess = pending.len().saturating_sub(MAX_PENDING_FLOWS - 1);
+    // Bounded, so a browser stuffed with planted cookies gets a short answer.
+    let excess = pending
+        .len()
+        .saturating_sub(MAX_PENDING_FLOWS - 1)
+        .min(MAX_PENDING_FLOWS);
     pending.into_iter().take(excess).fold(jar, |jar, name| {
         jar.remove(Cookie::build(name).path(state.cookie_path.clone()))
     })

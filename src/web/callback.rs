@@ -10,7 +10,7 @@ use maud::html;
 
 use super::error::PageError;
 use crate::crypto::secrets_equal;
-use crate::oauth::{AuthorizationResponse, FlowError, PendingFlow, FLOW_LIFETIME_SECS};
+use crate::oauth::{error_code, AuthorizationResponse, FlowError, PendingFlow, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
 
 pub async fn finish(
@@ -90,7 +90,7 @@ async fn exchange(
         return Err(match code {
             "access_denied" => PageError::Declined,
             _ => PageError::ProviderError {
-                code: code.chars().take(64).collect(),
+                code: error_code(code),
                 description: response.shown_description(),
             },
         });

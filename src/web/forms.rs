@@ -50,10 +50,14 @@ async fn api_key(
     if key.is_empty() || key.len() > 512 {
         return Err(PageError::KeyRefused);
     }
+    let key = SecretString::from(key.to_owned());
+    // The link is used up only by a key the API accepted: a typo can be retried.
+    grant(state, form.session.as_deref(), SessionUse::Peek).await?;
+    state.connections.check_api_key(&key).await?;
     let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
     let connection = state
         .connections
-        .save_api_key(&grant.connection_id, SecretString::from(key.to_owned()))
+        .store_api_key(&grant.connection_id, &key)
         .await?;
     tracing::info!(connection = %connection.id, "connected with an API key");
     if let Some(return_to) = grant.return_to {
@@ -85,7 +89,7 @@ async fn remove(
 ) -> Result<Response, PageError> {
     let Form(form) = form.map_err(PageError::from)?;
     csrf::verify(state, jar, &form.csrf_token)?;
-    let grant = grant(state, form.session.as_deref(), SessionUse::Peek).await?;
+    let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
     state.connections.delete(&grant.connection_id).await?;
     Ok(state.pages.render(
         StatusCode::OK,

@@ -163,21 +163,12 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
         StatusCode::NOT_FOUND
     );
 
-    // The refused attempt used the session up, as /auth would; a new one works.
-    let session = app.session("paste").await;
-    let page = browser
-        .get(app.at(&format!("/?session={session}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // A refused key does not use the link up: the user fixes the typo and retries.
     let saved = browser
         .post(app.at("/connect/api-key"))
         .form(&[
             ("api_key", API_KEY),
-            ("csrf_token", &csrf_token(&page)),
+            ("csrf_token", &csrf),
             ("session", &session),
         ])
         .send()
@@ -188,4 +179,16 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
         app.admin().get("/connections/paste").await.1["kind"],
         "api_key"
     );
+    // An accepted key does.
+    let again = browser
+        .post(app.at("/connect/api-key"))
+        .form(&[
+            ("api_key", API_KEY),
+            ("csrf_token", &csrf),
+            ("session", &session),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::FORBIDDEN);
 }

@@ -177,8 +177,6 @@ async fn the_rekey_command_prints_what_it_did() {
         .env_clear()
         .env("DATABASE_URL", &db.url)
         .env("TOKEN_ENCRYPTION_KEY", format!("{new},{old}"))
-        .env("CLIENT_ID", "x")
-        .env("CLIENT_SECRET", "y")
         .current_dir(db.dir.path())
         .output()
         .unwrap();

@@ -1,0 +1,222 @@
+//! Settings: one clap struct read from flags, the environment and `.env`,
+//! parsed once into typed values. Handlers never see a raw string setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::crypto::KeyRing;
+use crate::domain::Origin;
+use crate::store::PoolSettings;
+
+mod parse;
+
+/// The command line: a subcommand (none means `serve`) and every setting.
+#[derive(Parser)]
+#[command(name = "emailoctopus-connect", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the connect page, the callback and the backend API (the default).
+    Serve,
+    /// Print a fresh TOKEN_ENCRYPTION_KEY (base64 of 32 random bytes).
+    GenKey,
+    /// Re-seal every stored credential under the first key of TOKEN_ENCRYPTION_KEY.
+    Rekey,
+}
+
+/// Every setting of the contract. A flag wins over the environment, which wins over `.env`.
+// No `Debug`: the raw values include secrets.
+#[derive(Args)]
+pub struct Settings {
+    /// OAuth client id (required unless --sandbox).
+    #[arg(long, env = "CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// OAuth client secret (required unless --sandbox).
+    #[arg(long, env = "CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// Redirect URI registered with the provider [default: http://<bound address>/callback].
+    #[arg(long, env = "REDIRECT_URI")]
+    pub redirect_uri: Option<String>,
+    /// Authorization endpoint (the original tutorial's default; EmailOctopus does not document one).
+    #[arg(
+        long,
+        env = "AUTHORIZE_URL",
+        default_value = "https://emailoctopus.com/oauth/authorize"
+    )]
+    pub authorize_url: String,
+    /// Token endpoint (the original tutorial's default; EmailOctopus does not document one).
+    #[arg(
+        long,
+        env = "TOKEN_URL",
+        default_value = "https://emailoctopus.com/oauth/token"
+    )]
+    pub token_url: String,
+    /// RFC 7009 revocation endpoint [default: none, no revocation call].
+    #[arg(long, env = "REVOKE_URL")]
+    pub revoke_url: Option<String>,
+    /// Expected `iss` of authorization responses (RFC 9207) [default: no check].
+    #[arg(long, env = "ISSUER")]
+    pub issuer: Option<String>,
+    /// Space-separated scopes to request [default: no scope parameter].
+    #[arg(long, env = "SCOPES")]
+    pub scopes: Option<String>,
+    /// How the client authenticates at the token endpoint: client_secret_post or client_secret_basic.
+    #[arg(long, env = "TOKEN_AUTH_METHOD", default_value = "client_secret_post")]
+    pub token_auth_method: String,
+    /// Where the API proxy and API-key checks go.
+    #[arg(
+        long,
+        env = "API_BASE_URL",
+        default_value = "https://api.emailoctopus.com"
+    )]
+    pub api_base_url: String,
+    /// Socket address to serve on; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen_addr: String,
+    /// sqlite://PATH (created if missing) or postgres://...
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://emailoctopus-connect.db"
+    )]
+    pub database_url: String,
+    /// Most database connections this process opens.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
+    pub database_max_connections: String,
+    /// Seconds a request waits for a free database connection before failing.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5")]
+    pub database_acquire_timeout_secs: String,
+    /// Seconds to keep retrying a database that is down at start before giving up.
+    #[arg(long, env = "DATABASE_START_TIMEOUT_SECS", default_value = "30")]
+    pub database_start_timeout_secs: String,
+    /// Base64 of 32 random bytes; a comma-separated list rotates keys (the first seals, all open).
+    #[arg(long, env = "TOKEN_ENCRYPTION_KEY", hide_env_values = true)]
+    pub token_encryption_key: Option<String>,
+    /// Bearer token for the backend API [default: none, the backend API answers 401].
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Let /auth without a connect session connect the connection `default` [default: false, true in sandbox].
+    #[arg(long, env = "OPEN_CONNECT", value_parser = parse::parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub open_connect: Option<bool>,
+    /// Comma-separated origins a connect session's return_to may point at.
+    #[arg(long, env = "RETURN_TO_ORIGINS", default_value = "")]
+    pub return_to_origins: String,
+    /// Where connection events are POSTed [default: no webhooks].
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Key for the webhook HMAC-SHA256 signature (required with WEBHOOK_URL).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Milliseconds before the first webhook retry; each next wait doubles, up to 60 times this.
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value = "1000")]
+    pub webhook_retry_base_ms: String,
+    /// Separate socket address for /metrics, no bearer there [default: /metrics on the main listener].
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Seconds to wait for the provider or the API before giving up.
+    #[arg(long, env = "PROVIDER_TIMEOUT_SECS", default_value = "10")]
+    pub provider_timeout_secs: String,
+    /// Run against a built-in authorization server and fake API; no account needed.
+    #[arg(long, env = "SANDBOX", value_parser = parse::parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub sandbox: bool,
+    /// Lifetime in seconds of the sandbox provider's access tokens (short values let refresh be watched).
+    #[arg(long, env = "SANDBOX_TOKEN_LIFETIME_SECS", default_value = "3600")]
+    pub sandbox_token_lifetime_secs: String,
+}
+
+/// A setting that is missing or malformed: names the variable and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuthMethod {
+    ClientSecretPost,
+    ClientSecretBasic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The OAuth provider as configured; in sandbox mode the endpoints are filled in
+/// once the listener knows its address.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Kept as written: the provider compares it character for character.
+    pub redirect_uri: Option<String>,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub revoke_url: Option<Url>,
+    pub issuer: Option<String>,
+    pub scopes: Vec<String>,
+    pub auth_method: TokenAuthMethod,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: Url,
+    pub secret: SecretString,
+    pub retry_base: Duration,
+}
+
+/// Everything the server needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    /// `None` in sandbox mode: the sandbox fills in its own provider.
+    pub provider: Option<ProviderSettings>,
+    pub api_base_url: Url,
+    pub storage: StorageSettings,
+    pub admin_token: Option<SecretString>,
+    pub open_connect: bool,
+    pub return_to_origins: Vec<Origin>,
+    pub webhook: Option<WebhookSettings>,
+    pub metrics_addr: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub provider_timeout: Duration,
+    pub sandbox: Option<SandboxSettings>,
+}
+
+/// What reaches the stored credentials: all that `rekey` needs.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    pub database_url: String,
+    pub pool: PoolSettings,
+    pub keys: KeyRing,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub token_lifetime: Duration,
+}
