@@ -164,6 +164,7 @@ impl App {
             .merge(api::router())
             .merge(ops::router())
             .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .with_state(state.clone());
         let (app, sandbox) = match sandbox {
             Some(sandbox) => {
@@ -328,6 +329,15 @@ async fn not_found(State(state): State<AppState>) -> Response {
         StatusCode::NOT_FOUND,
         "Not found",
         "There is nothing at this address.",
+        None,
+    )
+}
+
+async fn method_not_allowed(State(state): State<AppState>) -> Response {
+    state.pages.message(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "This address does not take that kind of request.",
         None,
     )
 }

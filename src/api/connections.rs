@@ -1,7 +1,8 @@
 //! Backend routes on connections and connect sessions.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,10 +14,25 @@ use super::auth::AdminAuth;
 use super::error::ApiError;
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, Revocation};
-use crate::domain::{ConnectionId, ReturnTo};
+use crate::domain::{ConnectionId, IdError, ReturnTo};
 use crate::state::AppState;
 
-/// A connection id from the path; one that cannot exist is simply not found.
+/// The `{id}` of a connection route. An id that cannot exist (malformed,
+/// or not even UTF-8) is simply not found.
+pub struct ConnectionPath(pub ConnectionId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        connection_id(&raw).map(Self)
+    }
+}
+
+/// A connection id from a request; one that cannot exist is simply not found.
 pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
     ConnectionId::parse(raw).map_err(|_| ApiError::NotFound)
 }
@@ -90,11 +106,11 @@ pub async fn list(_: AdminAuth, State(state): State<AppState>) -> Result<Json<Va
 pub async fn show(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ConnectionPath(id): ConnectionPath,
 ) -> Result<Json<Value>, ApiError> {
     let connection = state
         .connections
-        .get(&connection_id(&id)?)
+        .get(&id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(connection_json(&connection)))
@@ -103,21 +119,18 @@ pub async fn show(
 pub async fn access_token(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ConnectionPath(id): ConnectionPath,
 ) -> Result<Json<Value>, ApiError> {
-    let credential = state
-        .connections
-        .fresh_credential(&connection_id(&id)?)
-        .await?;
+    let credential = state.connections.fresh_credential(&id).await?;
     Ok(credential_json(&credential))
 }
 
 pub async fn refresh(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ConnectionPath(id): ConnectionPath,
 ) -> Result<Json<Value>, ApiError> {
-    let credential = state.connections.refresh_now(&connection_id(&id)?).await?;
+    let credential = state.connections.refresh_now(&id).await?;
     Ok(credential_json(&credential))
 }
 
@@ -129,11 +142,14 @@ pub struct ApiKey {
 pub async fn put_api_key(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     json: Result<Json<ApiKey>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let id =
-        ConnectionId::parse(&id).map_err(|e| ApiError::Invalid(format!("connection id: {e}")))?;
+    // This route creates the connection, so a bad id is the caller's to fix (422).
+    let id = id
+        .ok()
+        .and_then(|Path(raw)| ConnectionId::parse(&raw).ok())
+        .ok_or_else(|| ApiError::Invalid(IdError::Invalid.to_string()))?;
     let key = body(json)?.api_key.trim().to_owned();
     if key.is_empty() || key.len() > 512 {
         return Err(ApiError::Invalid(
@@ -150,11 +166,11 @@ pub async fn put_api_key(
 pub async fn delete(
     _: AdminAuth,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ConnectionPath(id): ConnectionPath,
 ) -> Result<Response, ApiError> {
     let revocation = state
         .connections
-        .delete(&connection_id(&id)?)
+        .delete(&id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let outcome = match revocation {

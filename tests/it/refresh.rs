@@ -261,6 +261,34 @@ async fn the_problem_json_shape_is_the_contracts() {
     for member in ["type", "title", "status", "detail"] {
         assert!(problem.get(member).is_some(), "{member} missing: {problem}");
     }
+    // Ids that cannot exist, even ones that are not UTF-8, are not found, in the same shape.
+    for path in [
+        "/connections/%FF",
+        "/connections/a%2Fb/access-token",
+        "/connections/..%2F/access-token",
+    ] {
+        let response = app
+            .admin()
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    // A wrong method is a 405 with words, not an empty body.
+    let response = app
+        .admin()
+        .request(reqwest::Method::PATCH, "/connections")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!response.text().await.unwrap().is_empty());
 }
 
 #[tokio::test]
