@@ -90,9 +90,9 @@ pub struct Settings {
         default_value = "sqlite://emailoctopus-connect.db"
     )]
     pub database_url: String,
-    /// Most database connections this process opens.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10")]
-    pub database_max_connections: String,
+    /// Most database connections this process opens [default: 1 for SQLite, which has one writer; 10 for Postgres].
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<String>,
     /// Seconds a request waits for a free database connection before failing.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5")]
     pub database_acquire_timeout_secs: String,

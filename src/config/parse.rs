@@ -113,14 +113,18 @@ impl Settings {
             None if sandbox => KeyRing::generate(),
             None => return Err(missing("TOKEN_ENCRYPTION_KEY", "--token-encryption-key")),
         };
+        let database_url = parse_database_url(&self.database_url)?;
+        let max_connections = match &self.database_max_connections {
+            Some(raw) => parse_bounded("DATABASE_MAX_CONNECTIONS", raw, MAX_POOL)? as u32,
+            // SQLite has one writer, and each extra connection is another
+            // thread to hand every statement to: one is the fastest.
+            None if database_url.starts_with("sqlite:") => 1,
+            None => 10,
+        };
         Ok(StorageSettings {
-            database_url: parse_database_url(&self.database_url)?,
+            database_url,
             pool: PoolSettings {
-                max_connections: parse_bounded(
-                    "DATABASE_MAX_CONNECTIONS",
-                    &self.database_max_connections,
-                    MAX_POOL,
-                )? as u32,
+                max_connections,
                 acquire_timeout: Duration::from_secs(parse_bounded(
                     "DATABASE_ACQUIRE_TIMEOUT_SECS",
                     &self.database_acquire_timeout_secs,

@@ -103,6 +103,9 @@ impl Store {
             let attempt = AnyPoolOptions::new()
                 .max_connections(settings.max_connections)
                 .acquire_timeout(settings.acquire_timeout)
+                // A Postgres connection may have died in an outage; an
+                // SQLite one lives in this process.
+                .test_before_acquire(backend == Backend::Postgres)
                 .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
                 .connect(&backend.connect_url(url))
                 .await;
