@@ -4,21 +4,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::Router;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 use url::Url;
 
 use crate::api_client::ApiClient;
@@ -26,17 +17,20 @@ use crate::clock::Clock;
 use crate::config::{Config, ProviderSettings};
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
-use crate::crypto::random_token;
 use crate::domain::{ConnectionId, ConnectionStatus};
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
-use crate::sandbox::Sandbox;
 use crate::server;
 use crate::state::{AppState, Inner};
 use crate::store::{Store, StoreError};
-use crate::web::page::Pages;
 use crate::webhooks::Webhooks;
 use crate::{api, ops, web};
+
+mod middleware;
+mod surroundings;
+
+use middleware::{method_not_allowed, not_found, with_middleware};
+use surroundings::{Surroundings, TemporaryDatabase};
 
 /// JSON and form bodies larger than this get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -66,18 +60,6 @@ pub struct App {
     state: AppState,
     sandbox: Option<SandboxInfo>,
     temporary_database: Option<TemporaryDatabase>,
-}
-
-/// The sandbox's database file and its companions, removed when dropped: at
-/// the end of `run`, or when the runtime drops an app that was never stopped.
-struct TemporaryDatabase(PathBuf);
-
-impl Drop for TemporaryDatabase {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
 }
 
 impl App {
@@ -240,56 +222,6 @@ impl App {
     }
 }
 
-/// What this run talks to: the configured provider, API and database, or
-/// the sandbox's stand-ins for them.
-struct Surroundings {
-    provider: ProviderSettings,
-    api_base_url: Url,
-    admin_token: Option<SecretString>,
-    pages: Pages,
-    database_url: String,
-    temporary_database: Option<TemporaryDatabase>,
-    sandbox: Option<Sandbox>,
-}
-
-impl Surroundings {
-    fn of(config: &Config, bound: SocketAddr, clock: &Clock) -> Self {
-        let Some(settings) = &config.sandbox else {
-            return Self {
-                provider: config
-                    .provider
-                    .clone()
-                    .expect("a non-sandbox config has a provider"),
-                api_base_url: config.api_base_url.clone(),
-                admin_token: config.admin_token.clone(),
-                pages: Pages::default(),
-                database_url: config.storage.database_url.clone(),
-                temporary_database: None,
-                sandbox: None,
-            };
-        };
-        let sandbox = Sandbox::new(
-            bound,
-            settings.token_lifetime,
-            config.admin_token.clone(),
-            clock.clone(),
-        );
-        let path = std::env::temp_dir().join(format!(
-            "emailoctopus-connect-sandbox-{}.db",
-            &random_token()[..12]
-        ));
-        Self {
-            provider: sandbox.provider.clone(),
-            api_base_url: sandbox.api_base_url.clone(),
-            admin_token: Some(sandbox.admin_token.clone()),
-            pages: sandbox.pages.clone(),
-            database_url: format!("sqlite://{}", path.display()),
-            temporary_database: Some(TemporaryDatabase(path)),
-            sandbox: Some(sandbox),
-        }
-    }
-}
-
 /// The redirect URI as configured (kept as written), or this listener's `/callback`.
 fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> String {
     settings.redirect_uri.clone().unwrap_or_else(|| {
@@ -321,90 +253,4 @@ async fn sweep_expired(state: AppState, mut stopped: tokio::sync::watch::Receive
             tracing::warn!(%error, "could not sweep expired sessions");
         }
     }
-}
-
-async fn not_found(State(state): State<AppState>) -> Response {
-    state.pages.message(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is nothing at this address.",
-        None,
-    )
-}
-
-async fn method_not_allowed(State(state): State<AppState>) -> Response {
-    state.pages.message(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Method not allowed",
-        "This address does not take that kind of request.",
-        None,
-    )
-}
-
-/// Headers every answer carries, limits, timeouts, panics, logs and latency.
-fn with_middleware(router: Router, state: &AppState) -> Router {
-    // Forms may post to this origin only; a form's answer may redirect to a
-    // `return_to` origin, which CSP's form-action also governs.
-    let form_targets: String = state
-        .return_to_origins
-        .iter()
-        .map(|o| format!(" {}", o.serialize()))
-        .collect();
-    let csp = format!(
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'{form_targets}; object-src 'none'"
-    );
-    let csp = HeaderValue::from_str(&csp).expect("serialised origins are valid header text");
-    router
-        .layer(middleware::from_fn_with_state(
-            Finishing { metrics: state.metrics.clone(), csp },
-            finish,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server::SLOW_REQUEST_LIMIT))
-        .layer(
-            // Method and path only: a query can hold a code, a state or a session token.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| tracing::info_span!("request", method = %request.method(), path = %request.uri().path()))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(CatchPanicLayer::custom(|_panic| {
-            // The panic's message may hold anything; it is not shown or logged.
-            tracing::error!("a request handler panicked");
-            crate::web::page::render_plain(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")
-        }))
-}
-
-/// What every answer gets on its way out.
-#[derive(Clone)]
-struct Finishing {
-    metrics: Metrics,
-    csp: HeaderValue,
-}
-
-/// The security headers of every answer, `no-store` unless the handler set
-/// its own caching, and the latency metric: one middleware rather than a
-/// layer each, which showed in the per-request cost.
-async fn finish(State(finishing): State<Finishing>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, finishing.csp);
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    finishing
-        .metrics
-        .request_finished(route, started.elapsed().as_secs_f64());
-    response
 }
