@@ -140,6 +140,14 @@ impl Connections {
             .map(Connection::from))
     }
 
+    /// The stored row, or `NotFound`.
+    async fn stored(&self, id: &ConnectionId) -> Result<ConnectionRow, CredentialError> {
+        self.store
+            .get_connection(id)
+            .await?
+            .ok_or(CredentialError::NotFound)
+    }
+
     pub async fn list(&self) -> Result<Vec<Connection>, CredentialError> {
         Ok(self
             .store

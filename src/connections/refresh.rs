@@ -27,11 +27,7 @@ impl Connections {
         self: &Arc<Self>,
         id: &ConnectionId,
     ) -> Result<Credential, CredentialError> {
-        let row = self
-            .store
-            .get_connection(id)
-            .await?
-            .ok_or(CredentialError::NotFound)?;
+        let row = self.stored(id).await?;
         if !self.is_due(&row) {
             return self.usable(&row);
         }
@@ -43,11 +39,7 @@ impl Connections {
         self: &Arc<Self>,
         id: &ConnectionId,
     ) -> Result<Credential, CredentialError> {
-        let row = self
-            .store
-            .get_connection(id)
-            .await?
-            .ok_or(CredentialError::NotFound)?;
+        let row = self.stored(id).await?;
         if row.kind == ConnectionKind::ApiKey {
             return Err(CredentialError::NotRefreshable(
                 "an API key connection has nothing to refresh",
@@ -109,11 +101,7 @@ impl Connections {
             Ok(lock) => lock,
             Err(StoreError::LockTimeout) => {
                 // The holder may have finished just now: a fresh read may do.
-                let row = self
-                    .store
-                    .get_connection(id)
-                    .await?
-                    .ok_or(CredentialError::NotFound)?;
+                let row = self.stored(id).await?;
                 return if row.sealed_access_token == seen {
                     Err(CredentialError::Busy)
                 } else {

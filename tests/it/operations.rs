@@ -115,16 +115,7 @@ async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
     // ...while servers with the old key went on connecting.
     let app = TestApp::start(&db, &with_key(&old)).await;
     assert_eq!(app.connect("b").await.status(), StatusCode::OK);
-    assert_eq!(
-        app.admin()
-            .put(
-                "/connections/c/api-key",
-                serde_json::json!({"api_key": crate::support::provider::API_KEY})
-            )
-            .await
-            .0,
-        StatusCode::OK
-    );
+    app.connect_api_key("c").await;
     // A row sealed under a key that is no longer listed.
     let stranger = TestApp::start(&db, &with_key(&new_key())).await;
     assert_eq!(stranger.connect("lost").await.status(), StatusCode::OK);

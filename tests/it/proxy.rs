@@ -14,16 +14,7 @@ on_both_backends!(
 
 async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
-    assert_eq!(
-        app.admin()
-            .put(
-                "/connections/p/api-key",
-                serde_json::json!({"api_key": API_KEY})
-            )
-            .await
-            .0,
-        StatusCode::OK
-    );
+    app.connect_api_key("p").await;
     let response = app
         .admin()
         .request(
@@ -108,16 +99,7 @@ async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
 
 async fn escaping_paths_are_refused_before_anything_leaves(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
-    assert_eq!(
-        app.admin()
-            .put(
-                "/connections/p/api-key",
-                serde_json::json!({"api_key": API_KEY})
-            )
-            .await
-            .0,
-        StatusCode::OK
-    );
+    app.connect_api_key("p").await;
     let before = provider.control.lock().unwrap().recorded.len();
     for path in [
         "..%2f..%2ftoken",

@@ -3,7 +3,6 @@
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::provider::API_KEY;
 use crate::support::{start, Backend, TokenAnswer};
 
 on_both_backends!(
@@ -46,16 +45,7 @@ async fn delete_revokes_the_refresh_token(backend: Backend) {
     assert_eq!(revoke.form["token_type_hint"], "access_token");
 
     // An API key is never sent to the OAuth provider.
-    assert_eq!(
-        app.admin()
-            .put(
-                "/connections/key/api-key",
-                serde_json::json!({"api_key": API_KEY})
-            )
-            .await
-            .0,
-        StatusCode::OK
-    );
+    app.connect_api_key("key").await;
     let deleted = app.admin().delete("/connections/key").await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(provider.recorded("/revoke").len(), 2);

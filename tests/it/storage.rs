@@ -16,14 +16,7 @@ on_both_backends!(
 async fn the_sqlite_files_hold_no_token_key_or_secret() {
     let (provider, db, app) = start(Backend::Sqlite, &[]).await;
     assert_eq!(app.connect("at-rest").await.status(), StatusCode::OK);
-    let (status, _) = app
-        .admin()
-        .put(
-            "/connections/key-conn/api-key",
-            serde_json::json!({"api_key": API_KEY}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.connect_api_key("key-conn").await;
     // A refresh too, so a rotated refresh token has been written.
     assert_eq!(
         app.admin()

@@ -9,7 +9,6 @@ use axum::routing::post;
 use axum::Router;
 use emailoctopus_connect::webhooks::sign;
 
-use crate::support::provider::API_KEY;
 use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
 
 const SECRET: &str = "webhook-secret-for-tests";
@@ -78,16 +77,7 @@ async fn connection_events_are_signed_and_delivered() {
     let receiver = Receiver::default();
     let (provider, _db, app) = start(&receiver).await;
     assert_eq!(app.connect("w").await.status(), reqwest::StatusCode::OK);
-    assert_eq!(
-        app.admin()
-            .put(
-                "/connections/k/api-key",
-                serde_json::json!({"api_key": API_KEY})
-            )
-            .await
-            .0,
-        reqwest::StatusCode::OK
-    );
+    app.connect_api_key("k").await;
     app.clock.advance(Duration::from_secs(3600));
     provider.set(|c| c.token_answer = TokenAnswer::Status(400, r#"{"error":"invalid_grant"}"#));
     assert_eq!(

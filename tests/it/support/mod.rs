@@ -306,6 +306,18 @@ impl TestApp {
         location(&back)
     }
 
+    /// Connects `id` with the fake API's valid key, through the backend API.
+    pub async fn connect_api_key(&self, id: &str) {
+        let (status, body) = self
+            .admin()
+            .put(
+                &format!("/connections/{id}/api-key"),
+                serde_json::json!({ "api_key": provider::API_KEY }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// A whole connect flow for `id` through `provider`; returns the callback's answer.
     pub async fn connect(&self, id: &str) -> reqwest::Response {
         let browser = self.browser();
