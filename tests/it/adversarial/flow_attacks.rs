@@ -3,13 +3,14 @@
 //! that ignores PKCE, and the page the code lands on giving a third party
 //! nothing.
 
+use crate::support::query_param;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::support::{assert_no_secret, connections, param, refused_page};
+use super::support::{assert_no_secret, connections, refused_page};
 use crate::on_both_backends;
 use crate::support::{location, start, Backend};
 
@@ -43,7 +44,7 @@ async fn an_attackers_code_under_the_victims_state_is_refused(backend: Backend) 
     // The attacker gets a code for their own account and keeps it unused.
     let attacker = app.browser();
     let attackers = app.begin(&attacker, &app.session("attacker").await).await;
-    let stolen_code = param(&attackers, "code");
+    let stolen_code = query_param(&attackers, "code");
     // The victim starts a flow; the attacker swaps their code into the
     // victim's callback, keeping the victim's own (valid) state.
     let victim = app.browser();
@@ -83,7 +84,7 @@ async fn a_state_swapped_between_two_flows_is_refused(backend: Backend) {
     // with a code that was not issued for it, so neither connection can end
     // up holding the other's account.
     for (code_from, state_from) in [(&first, &second), (&second, &first)] {
-        let swapped = with_param(code_from, "state", &param(state_from, "state"));
+        let swapped = with_param(code_from, "state", &query_param(state_from, "state"));
         refused_page(
             browser.get(&swapped).send().await.unwrap(),
             StatusCode::BAD_REQUEST,
@@ -121,7 +122,7 @@ async fn a_used_code_replayed_into_another_flow_is_refused(backend: Backend) {
     // of their own, whose state and cookie are genuine.
     let attacker = app.browser();
     let attackers = app.begin(&attacker, &app.session("attacker").await).await;
-    let replayed = with_param(&attackers, "code", &param(&victims, "code"));
+    let replayed = with_param(&attackers, "code", &query_param(&victims, "code"));
     refused_page(
         attacker.get(&replayed).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
@@ -148,8 +149,8 @@ async fn a_provider_that_ignores_pkce_still_gets_the_verifier(backend: Backend) 
         .await
         .unwrap();
     let authorize = location(&auth);
-    assert_eq!(param(&authorize, "code_challenge_method"), "S256");
-    let challenge = param(&authorize, "code_challenge");
+    assert_eq!(query_param(&authorize, "code_challenge_method"), "S256");
+    let challenge = query_param(&authorize, "code_challenge");
     let back = browser.get(&authorize).send().await.unwrap();
     let done = browser.get(location(&back)).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);
@@ -208,6 +209,6 @@ async fn the_callback_and_connect_pages_leak_nothing_to_third_parties() {
                 );
             }
         }
-        assert_no_secret(&html, &provider, &[&param(&callback, "code")]);
+        assert_no_secret(&html, &provider, &[&query_param(&callback, "code")]);
     }
 }

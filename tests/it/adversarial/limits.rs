@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::support::{assert_no_secret, browser_get, connections, put_api_key, raw, refused_page};
+use super::support::{assert_no_secret, browser_get, connections, raw, refused_page};
 use crate::on_both_backends;
 use crate::support::{start, Backend, TestApp, ADMIN_TOKEN};
 
@@ -99,7 +99,7 @@ async fn oversized_bodies_get_413_and_store_nothing(backend: Backend) {
     );
     assert_eq!(connections(&app).await, json!([]));
 
-    put_api_key(&app, "p").await;
+    app.connect_api_key("p").await;
     let mib = vec![b'x'; 1024 * 1024];
     let sized = format!(
         "POST /connections/p/api/lists HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\

@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::support::{put_api_key, refused_page};
+use super::support::refused_page;
 use crate::on_both_backends;
 use crate::support::{location, start, Backend, FakeProvider, TestApp};
 
@@ -147,7 +147,7 @@ async fn redirects_from_the_token_endpoint_and_the_api_are_not_followed() {
         StatusCode::NOT_FOUND
     );
 
-    put_api_key(&app, "p").await;
+    app.connect_api_key("p").await;
     let answer = app
         .admin()
         .request(reqwest::Method::GET, "/connections/p/api/lists/1")

@@ -1,12 +1,11 @@
 //! Reflected values: CR and LF that would split an answer, and markup that
 //! would run in a page or a problem.
 
+use crate::support::query_param;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::support::{
-    assert_no_secret, browser_get, connections, param, put_api_key, raw, refused_page,
-};
+use super::support::{assert_no_secret, browser_get, connections, raw, refused_page};
 use crate::support::{start, Backend, ADMIN_TOKEN};
 
 /// A GET over a bare socket with the admin bearer.
@@ -22,7 +21,7 @@ async fn cr_and_lf_in_reflected_values_never_split_an_answer() {
         &["--return-to-origins=https://app.example.com"],
     )
     .await;
-    put_api_key(&app, "p").await;
+    app.connect_api_key("p").await;
     let crlf = "%0d%0aX-Injected:%201%0d%0aSet-Cookie:%20injected=1";
     let requests = [
         browser_get(&format!("/?session=s{crlf}")),
@@ -54,7 +53,7 @@ async fn cr_and_lf_in_reflected_values_never_split_an_answer() {
     let browser = app.browser();
     let callback = app.begin(&browser, &app.session("e").await).await;
     let state: String =
-        url::form_urlencoded::byte_serialize(param(&callback, "state").as_bytes()).collect();
+        url::form_urlencoded::byte_serialize(query_param(&callback, "state").as_bytes()).collect();
     let answered = browser
         .get(app.at(&format!(
             "/callback?state={state}&error=server_error&error_description=d{crlf}"
@@ -180,7 +179,7 @@ async fn no_page_or_problem_echoes_markup() {
     // A genuine flow whose provider answers with markup in `error` and `error_description`.
     let callback = app.begin(&browser, &app.session("m").await).await;
     let state: String =
-        url::form_urlencoded::byte_serialize(param(&callback, "state").as_bytes()).collect();
+        url::form_urlencoded::byte_serialize(query_param(&callback, "state").as_bytes()).collect();
     let answered = app.at(&format!(
         "/callback?state={state}&error={m}&error_description={m}"
     ));

@@ -1,13 +1,13 @@
 //! Smuggling through the proxy: one header under two spellings, and an
 //! absolute-form target that names another host.
 
-use super::support::{put_api_key, raw};
+use super::support::raw;
 use crate::support::{start, Backend, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn proxy_header_spellings_and_absolute_targets_do_not_smuggle() {
     let (provider, _db, app) = start(Backend::Sqlite, &[]).await;
-    put_api_key(&app, "p").await;
+    app.connect_api_key("p").await;
     let before = provider.control.lock().unwrap().recorded.len();
     // One allowlisted header under two spellings: refused, not guessed.
     for (first, second) in [

@@ -48,16 +48,6 @@ pub(super) async fn connections(app: &TestApp) -> Value {
     list["connections"].clone()
 }
 
-/// One query parameter of a URL.
-pub(super) fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {name} in {url}"))
-}
-
 /// One request over a bare socket, so that it arrives exactly as written:
 /// the status, the head (lower-cased) and the body of the answer.
 pub(super) async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, String) {
@@ -82,10 +72,4 @@ pub(super) async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, String) 
 
 pub(super) fn browser_get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").into_bytes()
-}
-
-/// Connects `id` with the fake API's valid key. The work is
-/// `TestApp::connect_api_key`'s; this name keeps the attack tests as written.
-pub(super) async fn put_api_key(app: &TestApp, id: &str) {
-    app.connect_api_key(id).await;
 }

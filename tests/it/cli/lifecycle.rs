@@ -42,10 +42,9 @@ async fn the_sandbox_prints_its_real_address_and_a_link_then_stops_on_sigterm() 
     assert_no_sandbox_database(dir.path());
 }
 
-/// Ignored until fixed: today the SIGTERM handler is installed only when
-/// serving starts, after the listen line and the connect link are printed,
-/// so a supervisor that stops the process as soon as it says it listens
-/// kills it outright (status 143) and the sandbox's database is left behind.
+/// The signal handlers are installed before the listen line is printed, so a
+/// supervisor that stops the process as soon as it says it listens does not
+/// kill it outright (status 143) or leave the sandbox's database behind.
 #[tokio::test]
 async fn sigterm_right_after_the_listen_line_still_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! What reaches the logs: a whole flow run through the sandbox binary, and
 //! none of its secrets printed, in text or in JSON.
 
+use crate::support::query_param;
 use std::time::Duration;
 
 use reqwest::redirect::Policy;
@@ -219,16 +220,6 @@ async fn drive_flow(base: &str, admin_token: &str, api_key: &str) -> FlowSecrets
         access_token,
         refreshed_token,
     }
-}
-
-fn query_param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(key, _)| key == name)
-        .unwrap_or_else(|| panic!("{name} in {url}"))
-        .1
-        .into_owned()
 }
 
 /// What follows the banner line's `: `.
