@@ -11,7 +11,7 @@ mod sessions;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 
 pub use backend::{Backend, RefreshLock};
 
@@ -98,27 +98,17 @@ impl Store {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url);
-        let deadline = tokio::time::Instant::now() + settings.start_timeout;
-        let pool = loop {
-            let attempt = AnyPoolOptions::new()
-                .max_connections(settings.max_connections)
-                .acquire_timeout(settings.acquire_timeout)
-                // A Postgres connection may have died in an outage; an
-                // SQLite one lives in this process.
-                .test_before_acquire(backend == Backend::Postgres)
-                .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
-                .connect(&backend.connect_url(url))
-                .await;
-            match attempt {
-                Ok(pool) => break pool,
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    // Without the URL: it may hold a password.
-                    tracing::warn!(error = %StoreError::from(error), "the database does not answer yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(error) => return Err(error.into()),
-            }
-        };
+        let url = backend.connect_url(url);
+        wait_until_it_answers(&url, settings.start_timeout).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            // A Postgres connection may have died in an outage; an
+            // SQLite one lives in this process.
+            .test_before_acquire(backend == Backend::Postgres)
+            .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
+            .connect(&url)
+            .await?;
         backend.migrate(&pool).await?;
         Ok(Self { pool, backend })
     }
@@ -134,6 +124,26 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// One connection at a time, so the log names the real cause (a pool would
+/// only say that it timed out), until `patience` runs out.
+async fn wait_until_it_answers(url: &str, patience: Duration) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match <AnyConnection as sqlx::Connection>::connect(url).await {
+            Ok(conn) => {
+                let _ = sqlx::Connection::close(conn).await;
+                return Ok(());
+            }
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                // Without the URL: it may hold a password.
+                tracing::warn!(error = %StoreError::from(error), "the database does not answer yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 

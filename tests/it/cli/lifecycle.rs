@@ -36,7 +36,7 @@ async fn the_sandbox_prints_its_real_address_and_a_link_then_stops_on_sigterm() 
     );
 
     // It has answered requests, so it is serving and handles SIGTERM (for
-    // the moment before that, see the ignored test below).
+    // the moment right after the listen line, see the test below).
     let (status, logs) = server.terminate().await;
     assert_eq!(status.code(), Some(0), "{}", logs.stderr);
     assert_no_sandbox_database(dir.path());
@@ -67,4 +67,37 @@ fn assert_no_sandbox_database(dir: &Path) {
         left.is_empty(),
         "the sandbox's temporary database is removed: {left:?}"
     );
+}
+
+#[tokio::test]
+async fn a_database_that_never_answers_is_retried_then_the_start_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut run = command(dir.path());
+    run.args([
+        "--client-id=c",
+        "--client-secret=s",
+        "--listen-addr=127.0.0.1:0",
+    ])
+    .env("TOKEN_ENCRYPTION_KEY", crate::support::new_key())
+    .env(
+        "DATABASE_URL",
+        format!("postgres://postgres@{closed}/nowhere"),
+    )
+    .env("DATABASE_START_TIMEOUT_SECS", "2");
+    let started = std::time::Instant::now();
+    let finished = super::process::output(run).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it did not retry"
+    );
+    assert_eq!(finished.status.code(), Some(1));
+    let stderr = super::process::text(&finished.stderr);
+    assert!(stderr.contains("does not answer yet; retrying"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&finished.stdout).contains("listening on"));
 }
