@@ -1,10 +1,20 @@
-//! A fast local OAuth provider for the benchmark (bench/run.sh).
+//! A fast local OAuth provider and EmailOctopus API for the benchmarks
+//! (bench/run.sh, bench/proxy.sh, bench/instances.sh).
 //!
 //! `GET /authorize` sends the browser straight back to its `redirect_uri` with
 //! a code and the same `state`; `POST /token` answers every well-formed
-//! authorization_code request with fresh tokens. It checks no PKCE and keeps
-//! no codes: it stands for a provider that costs as little as possible, so
-//! what the benchmark measures is the server under test, not this one.
+//! authorization_code request with fresh tokens, and every refresh_token
+//! request with fresh tokens after a set delay. `GET /lists` answers 200 with a
+//! small list page to any bearer: the upstream of the proxy, and the API-key
+//! check. It checks no PKCE and keeps no codes: it stands for a provider that
+//! costs as little as possible, so what the benchmark measures is the server
+//! under test, not this one.
+//!
+//! `GET /stats` tells how many refresh requests it answered and when it
+//! answered the last one (µs since the Unix epoch); `GET /control` with
+//! `code_expires_in=S` and/or `refresh_delay_ms=MS` changes how long the
+//! tokens of the next authorization_code answers live (default 3600 s) and
+//! how long a refresh answer is held back (default 0).
 //!
 //! Usage: `bench_provider [LISTEN_ADDR]` (default `127.0.0.1:0`); prints
 //! `listening on http://ADDR` once it accepts connections.
@@ -12,6 +22,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
@@ -23,6 +34,12 @@ use url::Url;
 
 /// Makes every code and token unique without a random source on the hot path.
 static ISSUED: AtomicU64 = AtomicU64::new(0);
+/// The lifetime of tokens from an authorization_code answer, in seconds.
+static CODE_EXPIRES_IN: AtomicU64 = AtomicU64::new(3600);
+static REFRESH_DELAY_MS: AtomicU64 = AtomicU64::new(0);
+static REFRESHES: AtomicU64 = AtomicU64::new(0);
+/// When the last refresh answer was handed over, µs since the Unix epoch.
+static LAST_REFRESH_ANSWER_US: AtomicU64 = AtomicU64::new(0);
 
 #[tokio::main]
 async fn main() {
@@ -34,7 +51,10 @@ async fn main() {
         .expect("the first argument is a socket address");
     let app = Router::new()
         .route("/authorize", get(authorize))
-        .route("/token", post(token));
+        .route("/token", post(token))
+        .route("/lists", get(lists))
+        .route("/stats", get(stats))
+        .route("/control", get(control));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .expect("the address is free");
@@ -69,7 +89,11 @@ async fn authorize(Query(params): Query<HashMap<String, String>>) -> Response {
 /// must still be an authorization_code request, so a server that sends
 /// something else fails the benchmark instead of passing it.
 async fn token(Form(form): Form<HashMap<String, String>>) -> Response {
-    let well_formed = form.get("grant_type").map(String::as_str) == Some("authorization_code")
+    let grant = form.get("grant_type").map(String::as_str);
+    if grant == Some("refresh_token") && form.contains_key("refresh_token") {
+        return refresh().await;
+    }
+    let well_formed = grant == Some("authorization_code")
         && form.contains_key("code")
         && form.contains_key("redirect_uri");
     if !well_formed {
@@ -83,8 +107,62 @@ async fn token(Form(form): Form<HashMap<String, String>>) -> Response {
     Json(json!({
         "access_token": format!("bench-access-token-{n:016}"),
         "token_type": "Bearer",
-        "expires_in": 3600,
+        "expires_in": CODE_EXPIRES_IN.load(Ordering::Relaxed),
         "refresh_token": format!("bench-refresh-token-{n:016}"),
     }))
     .into_response()
+}
+
+/// RFC 6749 §6, with rotation; held back by the set delay, counted, and the
+/// moment of the answer noted for `/stats`.
+async fn refresh() -> Response {
+    let delay = REFRESH_DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let n = ISSUED.fetch_add(1, Ordering::Relaxed);
+    let answer = Json(json!({
+        "access_token": format!("bench-refreshed-access-token-{n:016}"),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": format!("bench-refreshed-refresh-token-{n:016}"),
+    }))
+    .into_response();
+    REFRESHES.fetch_add(1, Ordering::Relaxed);
+    LAST_REFRESH_ANSWER_US.store(unix_us(), Ordering::Relaxed);
+    answer
+}
+
+fn unix_us() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A page of EmailOctopus's `GET /lists`, shortened, for any bearer.
+async fn lists() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"data":[{"id":"00000000-0000-0000-0000-000000000001","name":"Bench","double_opt_in":false,"fields":[],"tags":[],"counts":{"pending":0,"subscribed":1,"unsubscribed":0},"created_at":"2026-01-01T00:00:00+00:00"}],"paging":{"next":null,"previous":null}}"#,
+    )
+        .into_response()
+}
+
+async fn stats() -> Response {
+    Json(json!({
+        "refreshes": REFRESHES.load(Ordering::Relaxed),
+        "last_refresh_answer_unix_us": LAST_REFRESH_ANSWER_US.load(Ordering::Relaxed),
+    }))
+    .into_response()
+}
+
+async fn control(Query(params): Query<HashMap<String, u64>>) -> Response {
+    if let Some(seconds) = params.get("code_expires_in") {
+        CODE_EXPIRES_IN.store(*seconds, Ordering::Relaxed);
+    }
+    if let Some(ms) = params.get("refresh_delay_ms") {
+        REFRESH_DELAY_MS.store(*ms, Ordering::Relaxed);
+    }
+    stats().await
 }
