@@ -97,6 +97,12 @@ impl Connections {
         seen: &[u8],
     ) -> Result<Credential, CredentialError> {
         let _local = self.lock_locally(id).await?;
+        // Whoever waited here behind a refresh finds its result with one
+        // read, without queueing for the cross-process lock as well.
+        let row = self.stored(id).await?;
+        if row.sealed_access_token != seen {
+            return self.usable(&row);
+        }
         let mut lock = match self.store.lock_for_refresh(id, self.lock_wait).await {
             Ok(lock) => lock,
             Err(StoreError::LockTimeout) => {
