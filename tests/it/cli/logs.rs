@@ -40,9 +40,9 @@ async fn run_a_whole_flow(env: &[(&str, &str)]) -> Logs {
     let mut run = command(dir.path());
     run.args(["--sandbox", "--listen-addr=127.0.0.1:0"]);
     // Unused by the sandbox's provider, but settings must never be printed either.
-    let client_secret = "cli-client-secret-must-never-be-logged";
+    let unused_secret = "cli-client-secret-must-never-be-logged";
     let encryption_key = new_key();
-    run.env("CLIENT_SECRET", client_secret)
+    run.env("CLIENT_SECRET", unused_secret)
         .env("TOKEN_ENCRYPTION_KEY", &encryption_key);
     run.envs(env.iter().copied());
     let mut server = Running::spawn(run);
@@ -82,7 +82,7 @@ async fn run_a_whole_flow(env: &[(&str, &str)]) -> Logs {
         ("the authorization code", &flow.code),
         ("the access token", &flow.access_token),
         ("the refreshed access token", &flow.refreshed_token),
-        ("the client secret", client_secret),
+        ("the client secret", unused_secret),
         ("the encryption key", &encryption_key),
         ("the admin token", &admin_token),
         ("the API key", &api_key),
