@@ -91,6 +91,22 @@ async fn an_unreachable_api_is_a_502_and_stores_nothing() {
     );
 }
 
+/// Posts the connect page's API-key form from `browser`.
+async fn submit_key(
+    browser: &reqwest::Client,
+    app: &TestApp,
+    key: &str,
+    csrf: &str,
+    session: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.at("/connect/api-key"))
+        .form(&[("api_key", key), ("csrf_token", csrf), ("session", session)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The hidden `csrf_token` on the connect page.
 fn csrf_token(page: &str) -> String {
     page.split("name=\"csrf_token\" value=\"")
@@ -118,40 +134,12 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
     let csrf = csrf_token(&page);
 
     // Without the page's token, or from a browser without its cookie: refused.
-    let forged = browser
-        .post(app.at("/connect/api-key"))
-        .form(&[
-            ("api_key", API_KEY),
-            ("csrf_token", "forged"),
-            ("session", &session),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged = submit_key(&browser, &app, API_KEY, "forged", &session).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let other_browser = app
-        .browser()
-        .post(app.at("/connect/api-key"))
-        .form(&[
-            ("api_key", API_KEY),
-            ("csrf_token", &csrf),
-            ("session", &session),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let other_browser = submit_key(&app.browser(), &app, API_KEY, &csrf, &session).await;
     assert_eq!(other_browser.status(), StatusCode::FORBIDDEN);
 
-    let refused = browser
-        .post(app.at("/connect/api-key"))
-        .form(&[
-            ("api_key", "bad-key"),
-            ("csrf_token", &csrf),
-            ("session", &session),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refused = submit_key(&browser, &app, "bad-key", &csrf, &session).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused
         .text()
@@ -164,31 +152,13 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
     );
 
     // A refused key does not use the link up: the user fixes the typo and retries.
-    let saved = browser
-        .post(app.at("/connect/api-key"))
-        .form(&[
-            ("api_key", API_KEY),
-            ("csrf_token", &csrf),
-            ("session", &session),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let saved = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
     assert_eq!(saved.status(), StatusCode::OK);
     assert_eq!(
         app.admin().get("/connections/paste").await.1["kind"],
         "api_key"
     );
     // An accepted key does.
-    let again = browser
-        .post(app.at("/connect/api-key"))
-        .form(&[
-            ("api_key", API_KEY),
-            ("csrf_token", &csrf),
-            ("session", &session),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let again = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
 }
