@@ -2,6 +2,7 @@
 //! the backend API, the proxy) goes through here to store, open, refresh or
 //! delete a connection's credential.
 
+mod cache;
 mod refresh;
 mod sealing;
 
@@ -39,6 +40,7 @@ pub struct Connection {
 }
 
 /// A credential ready to use at the API.
+#[derive(Clone)]
 pub struct Credential {
     pub kind: ConnectionKind,
     pub secret: SecretString,
@@ -103,6 +105,8 @@ pub struct Connections {
     refreshing: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
     /// When a refresh was last forced by an upstream 401, per connection.
     forced_at: Mutex<HashMap<ConnectionId, UnixTime>>,
+    /// Opened credentials, kept for a moment (see `cache.rs`).
+    opened: Mutex<HashMap<ConnectionId, cache::Opened>>,
 }
 
 impl Connections {
@@ -128,6 +132,7 @@ impl Connections {
             lock_wait,
             refreshing: Mutex::new(HashMap::new()),
             forced_at: Mutex::new(HashMap::new()),
+            opened: Mutex::new(HashMap::new()),
         }
     }
 
@@ -170,6 +175,7 @@ impl Connections {
             .store
             .upsert_connection(id, &credential, self.clock.now())
             .await?;
+        self.forget(id);
         self.webhooks
             .emit(Event::Created, id, ConnectionKind::Oauth);
         Ok(Connection::from(&row))
@@ -213,6 +219,7 @@ impl Connections {
             .store
             .upsert_connection(id, &credential, self.clock.now())
             .await?;
+        self.forget(id);
         self.webhooks
             .emit(Event::Created, id, ConnectionKind::ApiKey);
         Ok(Connection::from(&row))
@@ -226,6 +233,7 @@ impl Connections {
             let _local = self.lock_locally(id).await?;
             let lock = self.store.lock_for_refresh(id, self.lock_wait).await?;
             let row = self.store.delete_connection(id).await;
+            self.forget(id);
             lock.release().await;
             row?
         };

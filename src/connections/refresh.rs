@@ -27,9 +27,14 @@ impl Connections {
         self: &Arc<Self>,
         id: &ConnectionId,
     ) -> Result<Credential, CredentialError> {
+        if let Some(credential) = self.recall(id) {
+            return Ok(credential);
+        }
         let row = self.stored(id).await?;
         if !self.is_due(&row) {
-            return self.usable(&row);
+            let credential = self.usable(&row)?;
+            self.remember(id, &credential, &row);
+            return Ok(credential);
         }
         self.refresh(id, row.sealed_access_token).await
     }
@@ -117,6 +122,7 @@ impl Connections {
             Err(other) => return Err(other.into()),
         };
         let result = self.refresh_locked(&mut lock, id, seen).await;
+        self.forget(id);
         lock.release().await;
         result
     }
@@ -245,12 +251,19 @@ impl Connections {
     /// lifetime when that is shorter, so short-lived tokens are not refreshed
     /// on every call.
     fn is_due(&self, row: &ConnectionRow) -> bool {
-        let Some(expires_at) = row.expires_at else {
-            return false;
-        };
+        self.due_at(row)
+            .is_some_and(|due_at| self.clock.now() >= due_at)
+    }
+
+    /// When the row's access token becomes due for a refresh; never for an
+    /// API key or a token without an expiry.
+    pub(super) fn due_at(&self, row: &ConnectionRow) -> Option<UnixTime> {
+        if row.kind != ConnectionKind::Oauth {
+            return None;
+        }
+        let expires_at = row.expires_at?;
         let lifetime = expires_at - row.updated_at;
-        let margin = REFRESH_MARGIN_SECS.min(lifetime / 2).max(0);
-        row.kind == ConnectionKind::Oauth && expires_at - self.clock.now() <= margin
+        Some(expires_at - REFRESH_MARGIN_SECS.min(lifetime / 2).max(0))
     }
 }
 

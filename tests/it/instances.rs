@@ -229,11 +229,15 @@ async fn a_database_that_goes_away_fails_requests_cleanly_and_loses_nothing() {
     let started = Instant::now();
     let ready = reqwest::get(app.at("/readyz")).await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let (status, problem) = admin.get("/connections/durable/access-token").await;
+    // Reads fail cleanly (an access token opened in the last second may
+    // still be served from memory, which is why the load accepts 200 too).
+    let (status, problem) = admin.get("/connections/durable").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
     assert_eq!(problem["title"], "Storage unavailable");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, problem) = admin.get("/connections/durable/access-token").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert!(started.elapsed() < Duration::from_secs(12));
     relay.restore();
 
     let statuses = load.await.unwrap();

@@ -14,6 +14,11 @@ async fn delete_revokes_the_refresh_token(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("bye").await.status(), StatusCode::OK);
     let (_, live_refresh) = provider.live_tokens();
+    // Asked for once, so the opened token is in this instance's memory too.
+    assert_eq!(
+        app.admin().get("/connections/bye/access-token").await.0,
+        StatusCode::OK
+    );
     let deleted = app.admin().delete("/connections/bye").await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(deleted.headers()["x-revocation"], "revoked");
@@ -23,6 +28,11 @@ async fn delete_revokes_the_refresh_token(backend: Backend) {
     assert_eq!(
         app.admin().get("/connections/bye").await.0,
         StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.admin().get("/connections/bye/access-token").await.0,
+        StatusCode::NOT_FOUND,
+        "a deleted connection's token is not served from memory"
     );
     assert_eq!(
         app.admin().delete("/connections/bye").await.status(),
