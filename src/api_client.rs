@@ -29,10 +29,6 @@ impl ApiClient {
         Self { http, base }
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     /// `base` joined with a relative path, keeping the base's own path.
     pub fn url_for(&self, path: &str) -> String {
         format!(

@@ -173,16 +173,6 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     pub fn sandbox(&self) -> Option<&SandboxInfo> {
         self.sandbox.as_ref()
     }

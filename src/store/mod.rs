@@ -113,10 +113,6 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
