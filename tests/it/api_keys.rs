@@ -65,16 +65,12 @@ async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
 async fn an_unreachable_api_is_a_502_and_stores_nothing() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let mut args: Vec<String> = provider
-        .args()
-        .into_iter()
-        .filter(|a| !a.starts_with("--api-base-url"))
-        .collect();
-    args.push(format!("--api-base-url=http://{closed}/api"));
+    let closed = crate::support::free_addr();
+    let mut args = crate::support::with_flag(
+        provider.args(),
+        "--api-base-url",
+        &format!("http://{closed}/api"),
+    );
     args.push(format!("--token-encryption-key={}", new_key()));
     let app = TestApp::start(&db, &args).await;
     let (status, _) = app

@@ -52,10 +52,7 @@ async fn metrics_need_the_admin_bearer_on_the_main_listener() {
 async fn metrics_on_their_own_address_need_no_bearer() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let free = crate::support::free_addr();
     let mut args = provider.args();
     args.push(format!("--token-encryption-key={}", new_key()));
     args.push(format!("--metrics-addr={free}"));

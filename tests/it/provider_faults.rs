@@ -83,16 +83,12 @@ async fn a_provider_that_refuses_connections_is_a_502() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
     // A port nothing listens on: bind one, then close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let mut args: Vec<String> = provider
-        .args()
-        .into_iter()
-        .filter(|a| !a.starts_with("--token-url"))
-        .collect();
-    args.push(format!("--token-url=http://{closed}/token"));
+    let closed = crate::support::free_addr();
+    let mut args = crate::support::with_flag(
+        provider.args(),
+        "--token-url",
+        &format!("http://{closed}/token"),
+    );
     args.push(format!("--token-encryption-key={}", new_key()));
     let app = TestApp::start(&db, &args).await;
     let page = app.connect("down").await;

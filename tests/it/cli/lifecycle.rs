@@ -73,10 +73,7 @@ fn assert_no_sandbox_database(dir: &Path) {
 async fn a_database_that_never_answers_is_retried_then_the_start_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = crate::support::free_addr();
     let mut run = command(dir.path());
     run.args([
         "--client-id=c",

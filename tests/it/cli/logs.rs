@@ -144,26 +144,7 @@ async fn drive_flow(base: &str, admin_token: &str, api_key: &str) -> FlowSecrets
     assert!(auth.status().is_redirection(), "{}", auth.status());
     let authorize = crate::support::location(&auth);
     let state = query_param(&authorize, "state");
-    let consent_page = browser
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let consent = consent_page
-        .split("name=\"consent\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("a consent id on the page: {consent_page}"));
-    let approved = browser
-        .post(at("/sandbox/oauth/authorize"))
-        .form(&[("consent", consent), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    let callback = crate::support::location(&approved);
+    let callback = crate::support::sandbox_decide(&browser, &authorize, "approve").await;
     let code = query_param(&callback, "code");
     let done = browser.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::OK);

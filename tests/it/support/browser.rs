@@ -184,7 +184,7 @@ struct Chromedriver {
 
 impl Chromedriver {
     async fn start(program: &Path, dir: &Path) -> Self {
-        let port = free_port();
+        let port = super::free_addr().port();
         let log = dir.join("chromedriver.log");
         let child = {
             use std::os::unix::process::CommandExt;
@@ -249,15 +249,6 @@ impl Drop for Chromedriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port that was free a moment ago: bind port 0, note it, let it go.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The first of `names` found on `PATH`.

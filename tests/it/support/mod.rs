@@ -185,6 +185,26 @@ pub async fn sandbox_decide(
     location(&answered)
 }
 
+/// A loopback address that was free a moment ago (bound on port 0, then let
+/// go): for a listener to start there, or for nothing to answer there.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `args` with `flag`'s value replaced by `value`.
+pub fn with_flag(args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    let prefix = format!("{flag}=");
+    let mut args: Vec<String> = args
+        .into_iter()
+        .filter(|a| !a.starts_with(&prefix))
+        .collect();
+    args.push(format!("{prefix}{value}"));
+    args
+}
+
 /// A fresh `TOKEN_ENCRYPTION_KEY` value.
 pub fn new_key() -> String {
     emailoctopus_connect::crypto::generate_key()
