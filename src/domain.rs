@@ -13,8 +13,17 @@ pub struct ConnectionId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("a connection id is 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' or '-', not starting with '.'")]
+    #[error("{}", self.reason())]
     Invalid,
+}
+
+impl IdError {
+    /// A fixed sentence: it never repeats the refused value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Invalid => "a connection id is 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' or '-', not starting with '.'",
+        }
+    }
 }
 
 impl ConnectionId {
@@ -119,19 +128,30 @@ impl ConnectionStatus {
 pub struct Origin(url::Origin);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.reason())]
 pub enum UrlError {
-    #[error("not an absolute URL")]
     NotAUrl,
-    #[error("only http and https are allowed")]
     Scheme,
-    #[error("must not contain a user name or password")]
     Credentials,
-    #[error("must not contain backslashes, control characters or whitespace")]
     Suspicious,
-    #[error("an origin has no path, query or fragment")]
     NotAnOrigin,
-    #[error("its origin is not in RETURN_TO_ORIGINS")]
     OriginNotAllowed,
+    TooLong,
+}
+
+impl UrlError {
+    /// A fixed sentence: it never repeats the refused value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotAUrl => "not an absolute URL",
+            Self::Scheme => "only http and https are allowed",
+            Self::Credentials => "must not contain a user name or password",
+            Self::Suspicious => "must not contain backslashes, control characters or whitespace",
+            Self::NotAnOrigin => "an origin has no path, query or fragment",
+            Self::OriginNotAllowed => "its origin is not in RETURN_TO_ORIGINS",
+            Self::TooLong => "is longer than 2048 characters",
+        }
+    }
 }
 
 /// Parses an absolute http(s) URL, refusing what browsers and URL parsers read
@@ -169,21 +189,31 @@ impl Origin {
 }
 
 /// Where the browser goes after a connect: a URL on one of the allowed origins.
+/// At most `MAX_LEN` characters as written and as serialized, so that every
+/// accepted one fits in a browser's URL bar and in the flow cookie that carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReturnTo(String);
 
 impl ReturnTo {
+    pub const MAX_LEN: usize = 2048;
+
     /// Parses `raw` and accepts it only when its origin (scheme, host and port,
     /// after IDNA and default-port normalisation) is one of `allowed`.
     pub fn parse(raw: &str, allowed: &[Origin]) -> Result<Self, UrlError> {
+        if raw.len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
         let url = parse_web_url(raw)?;
         let origin = url.origin();
-        if allowed.iter().any(|o| o.0 == origin) {
-            Ok(Self(url.into()))
-        } else {
-            Err(UrlError::OriginNotAllowed)
+        if !allowed.iter().any(|o| o.0 == origin) {
+            return Err(UrlError::OriginNotAllowed);
         }
+        // Serializing can grow a value (percent-encoding, punycode).
+        if url.as_str().len() > Self::MAX_LEN {
+            return Err(UrlError::TooLong);
+        }
+        Ok(Self(url.into()))
     }
 
     /// A value read back from our own store, which only ever holds parsed ones.
@@ -217,6 +247,15 @@ mod tests {
         let accepted = ReturnTo::parse("https://app.example.com/done?x=1", &allowed);
         assert!(accepted.is_ok());
         assert!(ReturnTo::parse("HTTPS://APP.example.com:443/x", &allowed).is_ok());
+        let longest = format!("https://app.example.com/{}", "x".repeat(2048 - 24));
+        assert_eq!(
+            ReturnTo::parse(&longest, &allowed).unwrap().as_str(),
+            longest
+        );
+        // Percent-encoding grows the value past the cap.
+        let grows = format!("https://app.example.com/{}", "é".repeat(1000));
+        assert_eq!(ReturnTo::parse(&grows, &allowed), Err(UrlError::TooLong));
+        let too_long = format!("https://app.example.com/{}", "x".repeat(2048));
         for bad in [
             "https://app.example.com.evil.com/",
             "https://app.example.com:444/",
@@ -229,6 +268,7 @@ mod tests {
             "https://app.example.com%09/x",
             "javascript:alert(1)",
             "https://аpp.example.com/",
+            too_long.as_str(),
         ] {
             assert!(ReturnTo::parse(bad, &allowed).is_err(), "{bad}");
         }

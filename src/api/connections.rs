@@ -1,9 +1,10 @@
 //! Backend routes on connections and connect sessions.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::auth::AdminAuth;
 use super::error::ApiError;
+use super::json_body;
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, Revocation};
 use crate::domain::{ConnectionId, IdError, ReturnTo};
@@ -35,16 +37,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
 /// A connection id from a request; one that cannot exist is simply not found.
 pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
     ConnectionId::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    json.map(|Json(body)| body).map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge
-        } else {
-            ApiError::Invalid(rejection.body_text())
-        }
-    })
 }
 
 fn connection_json(c: &Connection) -> Value {
@@ -76,17 +68,24 @@ pub struct NewSession {
 pub async fn create_session(
     _: AdminAuth,
     State(state): State<AppState>,
-    json: Result<Json<NewSession>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request = body(json)?;
-    let connection_id = ConnectionId::parse(&request.connection_id)
-        .map_err(|e| ApiError::Invalid(format!("connection_id: {e}")))?;
+    let request: NewSession = json_body::parse(&headers, body, &["connection_id", "return_to"])?;
+    let connection_id =
+        ConnectionId::parse(&request.connection_id).map_err(|e| ApiError::Invalid {
+            field: "connection_id",
+            reason: e.reason(),
+        })?;
     let return_to = request
         .return_to
         .as_deref()
         .map(|raw| ReturnTo::parse(raw, &state.return_to_origins))
         .transpose()
-        .map_err(|e| ApiError::Invalid(format!("return_to: {e}")))?;
+        .map_err(|e| ApiError::Invalid {
+            field: "return_to",
+            reason: e.reason(),
+        })?;
     let session = state.sessions.create(connection_id, return_to).await?;
     let answer = json!({
         "token": session.token,
@@ -143,18 +142,24 @@ pub async fn put_api_key(
     _: AdminAuth,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-    json: Result<Json<ApiKey>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     // This route creates the connection, so a bad id is the caller's to fix (422).
     let id = id
         .ok()
         .and_then(|Path(raw)| ConnectionId::parse(&raw).ok())
-        .ok_or_else(|| ApiError::Invalid(IdError::Invalid.to_string()))?;
-    let key = body(json)?.api_key.trim().to_owned();
+        .ok_or(ApiError::Invalid {
+            field: "id",
+            reason: IdError::Invalid.reason(),
+        })?;
+    let request: ApiKey = json_body::parse(&headers, body, &["api_key"])?;
+    let key = request.api_key.trim().to_owned();
     if key.is_empty() || key.len() > 512 {
-        return Err(ApiError::Invalid(
-            "api_key must be 1 to 512 characters".into(),
-        ));
+        return Err(ApiError::Invalid {
+            field: "api_key",
+            reason: "must be 1 to 512 characters",
+        });
     }
     let connection = state
         .connections

@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::proxy_path::PathError;
 use crate::connections::CredentialError;
 use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
@@ -17,12 +18,17 @@ pub enum ApiError {
     Unauthorized,
     #[error("not found")]
     NotFound,
-    #[error("invalid request: {0}")]
-    Invalid(String),
+    /// A member (or the body, or a header) that is refused; the detail names
+    /// it and says why in a fixed sentence, never repeating what was sent.
+    #[error("invalid request: {field}: {reason}")]
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
     #[error("{0}")]
     BadRequest(&'static str),
     #[error("proxy path refused: {0}")]
-    BadPath(String),
+    BadPath(PathError),
     #[error("request body over the limit")]
     TooLarge,
     #[error("the upstream answer is over the limit")]
@@ -41,7 +47,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.".into()),
             Self::NotFound => not_found(),
-            Self::Invalid(detail) => (S::UNPROCESSABLE_ENTITY, "Invalid request", detail.clone()),
+            Self::Invalid { field, reason } => (S::UNPROCESSABLE_ENTITY, "Invalid request", format!("{field}: {reason}.")),
             Self::BadRequest(detail) => (S::BAD_REQUEST, "Bad request", (*detail).into()),
             Self::BadPath(detail) => (S::BAD_REQUEST, "Path refused", format!("{detail}; the proxy only forwards paths inside API_BASE_URL.")),
             Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Body too large", "JSON bodies are limited to 64 KiB, proxied bodies to 10 MiB.".into()),

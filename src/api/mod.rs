@@ -4,6 +4,7 @@
 mod auth;
 mod connections;
 pub mod error;
+mod json_body;
 mod proxy;
 pub mod proxy_path;
 

@@ -56,7 +56,7 @@ pub async fn forward(
     let (raw_id, raw_path) =
         split_proxy_path(uri.path()).ok_or(ApiError::BadRequest("not a proxy path"))?;
     let id = connection_id(raw_id)?;
-    let path = proxy_path::check(raw_path).map_err(|e| ApiError::BadPath(e.to_string()))?;
+    let path = proxy_path::check(raw_path).map_err(ApiError::BadPath)?;
     let request = ForwardRequest {
         method,
         path: path.to_owned(),

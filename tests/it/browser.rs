@@ -72,3 +72,50 @@ async fn open_sandbox_consent(browser: &Browser, app: &TestApp, session: &str) {
         .await;
     assert!(consent.contains("sandbox-client"), "{consent}");
 }
+
+/// The longest `return_to` a connect session accepts still completes in a
+/// real browser and lands exactly on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_accepted_return_to_lands_exactly_there() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app_origin = the_apps_own_page().await;
+    let app = TestApp::sandbox(&[&format!("--return-to-origins={app_origin}")]).await;
+    let prefix = format!("{app_origin}/back?pad=");
+    let return_to = format!("{prefix}{}", "x".repeat(2048 - prefix.len()));
+    let (status, body) = app
+        .admin()
+        .post(
+            "/connect-sessions",
+            json!({ "connection_id": "default", "return_to": return_to }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let session = body["token"].as_str().unwrap().to_owned();
+    let browser = bounded(async move {
+        open_sandbox_consent(&browser, &app, &session).await;
+        browser.click_button("Approve").await;
+        browser.wait_for_heading("Back in the app").await;
+        assert_eq!(
+            browser.client.current_url().await.unwrap().as_str(),
+            return_to
+        );
+        let (_, connection) = app.admin().get("/connections/default").await;
+        assert_eq!(connection["status"], "connected");
+        browser
+    })
+    .await;
+    browser.close().await;
+}
+
+/// A page standing in for the app a `return_to` leads back to; its origin.
+async fn the_apps_own_page() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let page = axum::Router::new().fallback(|| async {
+        axum::response::Html("<!doctype html><title>App</title><h1>Back in the app</h1>")
+    });
+    tokio::spawn(async move { axum::serve(listener, page).await.unwrap() });
+    origin
+}

@@ -252,7 +252,22 @@ async fn return_to_must_be_on_an_allowed_origin(backend: Backend) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
         assert_eq!(body["status"], 422);
     }
-    for good in ["https://APP.example.com/back", "http://localhost:8080/cb"] {
+    let too_long = format!("https://app.example.com/{}", "x".repeat(2048));
+    let (status, body) = app
+        .admin()
+        .post(
+            "/connect-sessions",
+            serde_json::json!({"connection_id": "x", "return_to": too_long}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"], "return_to: is longer than 2048 characters.");
+    let longest = format!("https://app.example.com/{}", "x".repeat(2048 - 24));
+    for good in [
+        "https://APP.example.com/back",
+        "http://localhost:8080/cb",
+        &longest,
+    ] {
         let (status, _) = app
             .admin()
             .post(

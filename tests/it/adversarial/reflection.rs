@@ -218,3 +218,103 @@ async fn no_page_or_problem_echoes_markup() {
     assert!(!problem.to_string().contains("<script>"), "{problem}");
     assert_eq!(connections(&app).await, json!([]));
 }
+
+/// A refused JSON member is named in a fixed sentence; what was sent is not
+/// repeated, whatever its type or place.
+#[tokio::test]
+async fn problems_name_the_refused_member_and_never_repeat_it() {
+    let (_provider, _db, app) = start(
+        Backend::Sqlite,
+        &["--return-to-origins=https://app.example.com"],
+    )
+    .await;
+    let marker = "echoed-7311";
+    let number = 73117311;
+    let cases = [
+        (
+            "/connect-sessions",
+            json!({ "connection_id": number }),
+            "connection_id",
+        ),
+        (
+            "/connect-sessions",
+            json!({ "connection_id": [marker] }),
+            "connection_id",
+        ),
+        (
+            "/connect-sessions",
+            json!({ "connection_id": format!("{marker}/x") }),
+            "connection_id",
+        ),
+        (
+            "/connect-sessions",
+            json!({ "connection_id": "a", "return_to": number }),
+            "return_to",
+        ),
+        (
+            "/connect-sessions",
+            json!({ "connection_id": "a", "return_to": { marker: 1 } }),
+            "return_to",
+        ),
+        (
+            "/connect-sessions",
+            json!({ "connection_id": "a", "return_to": format!("https://{marker}.example/") }),
+            "return_to",
+        ),
+        ("/connect-sessions", json!({ marker: "a" }), "connection_id"),
+        ("/connect-sessions", json!([marker]), "body"),
+        (
+            "/connections/a/api-key",
+            json!({ "api_key": number }),
+            "api_key",
+        ),
+        (
+            "/connections/a/api-key",
+            json!({ "api_key": { marker: true } }),
+            "api_key",
+        ),
+    ];
+    let admin = app.admin();
+    for (path, body, field) in cases {
+        let method = if path.ends_with("api-key") {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::POST
+        };
+        let response = admin
+            .request(method, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&format!("{field}: ")),
+            "{body}: {detail}"
+        );
+        assert!(
+            !detail.contains(marker) && !detail.contains(&number.to_string()),
+            "{body}: {detail}"
+        );
+    }
+    let not_json = admin
+        .request(reqwest::Method::POST, "/connect-sessions")
+        .header("content-type", "application/json")
+        .body(format!("{{\"connection_id\": {marker}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = not_json.json::<serde_json::Value>().await.unwrap()["detail"].to_string();
+    assert_eq!(detail, "\"body: is not a JSON document.\"");
+}
