@@ -45,6 +45,8 @@ pub struct Inner {
     pub cookie_secure: bool,
     /// Flow cookies are only sent back to the callback's path.
     pub cookie_path: String,
+    /// The longest a proxied answer may take, head and body together.
+    pub proxy_deadline: std::time::Duration,
     /// The public base URL of this server, for connect links.
     pub public_url: Url,
     /// Renders pages (with the sandbox's banner, when there is one).

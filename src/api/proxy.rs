@@ -1,22 +1,27 @@
 //! `ANY /connections/{id}/api/{*path}`: forwards a call to `API_BASE_URL`
-//! with the connection's credential. Only allowlisted headers go out; the
-//! answer comes back streamed, less hop-by-hop headers and `Set-Cookie`.
+//! with the connection's credential. Only allowlisted headers go out, and
+//! only allowlisted ones come back; the answer streams back, never cached,
+//! within an overall deadline.
 //!
 //! Request bodies (up to 10 MiB) are buffered so that the one retry after an
 //! upstream 401 can send them again; response bodies stream.
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
+use url::Url;
 
 use super::auth::AdminAuth;
 use super::connections::connection_id;
 use super::error::ApiError;
 use super::proxy_path;
 use crate::api_client::ForwardRequest;
-use crate::domain::ConnectionKind;
+use crate::domain::{ConnectionId, ConnectionKind};
+use crate::http_client::OutboundError;
 use crate::state::AppState;
 
 /// The proxy streams bodies up to this size, both ways.
@@ -31,19 +36,22 @@ static FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
     HeaderName::from_static("x-request-id"),
 ];
 
-/// RFC 9110 §7.6.1 hop-by-hop headers, and `Set-Cookie`, which would set a
-/// cookie for this server's origin.
-static DROPPED_RESPONSE_HEADERS: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::SET_COOKIE,
+/// The only upstream response headers that come back. Everything else is
+/// left behind: the answer is served from this server's origin, so a
+/// `Set-Cookie`, HSTS, `Clear-Site-Data`, `Alt-Svc`, `Refresh` or CORS header
+/// would act on this server. (`Link` is left out too: it can make a browser
+/// preload or prefetch on this origin's authority, and the API does not need it.)
+static PASSED_RESPONSE_HEADERS: [HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::RETRY_AFTER,
 ];
+
+/// EmailOctopus's rate-limit headers, passed through by prefix.
+const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
 
 pub async fn forward(
     _: AdminAuth,
@@ -66,20 +74,32 @@ pub async fn forward(
             .await
             .map_err(|_| ApiError::TooLarge)?,
     };
-    let credential = state.connections.fresh_credential(&id).await?;
-    let mut answer = state.api.forward(&request, &credential.secret).await?;
+    let deadline = Instant::now() + state.proxy_deadline;
+    let answer = tokio::time::timeout_at(deadline, call_upstream(&state, &id, &request))
+        .await
+        .map_err(|_| ApiError::Upstream(OutboundError::Timeout))??;
+    state.metrics.proxy_request(answer.status().as_u16());
+    stream_back(answer, &state.public_url, deadline)
+}
+
+async fn call_upstream(
+    state: &AppState,
+    id: &ConnectionId,
+    request: &ForwardRequest,
+) -> Result<reqwest::Response, ApiError> {
+    let credential = state.connections.fresh_credential(id).await?;
+    let mut answer = state.api.forward(request, &credential.secret).await?;
     // Once, and only for an OAuth token: a refresh cannot fix a refused API key.
     if answer.status() == StatusCode::UNAUTHORIZED && credential.kind == ConnectionKind::Oauth {
         if let Some(renewed) = state
             .connections
-            .refresh_after_rejection(&id, credential.version)
+            .refresh_after_rejection(id, credential.version)
             .await?
         {
-            answer = state.api.forward(&request, &renewed.secret).await?;
+            answer = state.api.forward(request, &renewed.secret).await?;
         }
     }
-    state.metrics.proxy_request(answer.status().as_u16());
-    stream_back(answer)
+    Ok(answer)
 }
 
 /// `/connections/{id}/api/{rest}` → (`id`, `rest`), both still percent-encoded.
@@ -110,7 +130,13 @@ fn forwarded_headers(inbound: &HeaderMap) -> Result<HeaderMap, ApiError> {
     Ok(out)
 }
 
-fn stream_back(answer: reqwest::Response) -> Result<Response, ApiError> {
+/// The upstream's answer as ours: allowlisted headers, `Location` only as an
+/// absolute URL on the API, never cached, and cut off at `deadline`.
+fn stream_back(
+    answer: reqwest::Response,
+    this_server: &Url,
+    deadline: Instant,
+) -> Result<Response, ApiError> {
     if answer
         .content_length()
         .is_some_and(|len| len > MAX_PROXY_BODY as u64)
@@ -129,21 +155,57 @@ fn stream_back(answer: reqwest::Response) -> Result<Response, ApiError> {
         .collect();
     let mut headers = HeaderMap::new();
     for (name, value) in answer.headers() {
-        if !DROPPED_RESPONSE_HEADERS.contains(name)
-            && !named_by_connection.iter().any(|n| n == name.as_str())
-        {
+        let passes =
+            PASSED_RESPONSE_HEADERS.contains(name) || name.as_str().starts_with(RATE_LIMIT_PREFIX);
+        if passes && !named_by_connection.iter().any(|n| n == name.as_str()) {
             headers.append(name.clone(), value.clone());
         }
     }
-    let mut seen = 0usize;
-    let body = answer.bytes_stream().map(move |chunk| {
-        let chunk = chunk?;
-        seen += chunk.len();
-        if seen > MAX_PROXY_BODY {
-            // Cuts the answer off: the client sees an incomplete body, not a wrong one.
-            return Err(std::io::Error::other("upstream answer over 10 MiB").into());
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
-    });
+    if let Some(location) = api_location(&answer, this_server) {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = capped_body(answer.bytes_stream(), deadline);
     Ok((status, headers, Body::from_stream(body)).into_response())
+}
+
+/// The upstream's `Location`, resolved against the upstream URL, kept only
+/// when it stays on the API's origin (and that is not this server's), and
+/// then as an absolute URL: a relative one would resolve onto this server.
+fn api_location(answer: &reqwest::Response, this_server: &Url) -> Option<HeaderValue> {
+    let raw = answer.headers().get(header::LOCATION)?.to_str().ok()?;
+    let resolved = answer.url().join(raw).ok()?;
+    let api_origin = answer.url().origin();
+    if resolved.origin() != api_origin || api_origin == this_server.origin() {
+        return None;
+    }
+    HeaderValue::from_str(resolved.as_str()).ok()
+}
+
+type BodyResult = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The upstream body, ended with an error (the client sees an incomplete
+/// body, not a wrong one) past 10 MiB or past the deadline.
+fn capped_body(
+    upstream: impl Stream<Item = reqwest::Result<Bytes>> + Send + Unpin + 'static,
+    deadline: Instant,
+) -> impl Stream<Item = BodyResult> + Send {
+    futures_util::stream::unfold(Some((upstream, 0usize)), move |state| async move {
+        let (mut upstream, seen) = state?;
+        let next = match tokio::time::timeout_at(deadline, upstream.next()).await {
+            Err(_) => return Some((Err("upstream answer past the deadline".into()), None)),
+            Ok(None) => return None,
+            Ok(Some(next)) => next,
+        };
+        match next {
+            Err(error) => Some((Err(error.into()), None)),
+            Ok(chunk) if seen + chunk.len() > MAX_PROXY_BODY => {
+                Some((Err("upstream answer over 10 MiB".into()), None))
+            }
+            Ok(chunk) => {
+                let seen = seen + chunk.len();
+                Some((Ok(chunk), Some((upstream, seen))))
+            }
+        }
+    })
 }

@@ -10,7 +10,77 @@ on_both_backends!(
     a_call_is_forwarded_with_the_connections_credential,
     escaping_paths_are_refused_before_anything_leaves,
     an_upstream_401_leads_to_one_refresh_and_one_retry,
+    only_allowlisted_answer_headers_come_back_and_none_points_here,
+    a_proxied_answer_is_cut_off_at_its_deadline,
 );
+
+async fn only_allowlisted_answer_headers_come_back_and_none_points_here(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    app.connect_api_key("p").await;
+    let response = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/p/api/hostile-headers")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    let headers = response.headers();
+    for name in [
+        "set-cookie",
+        "strict-transport-security",
+        "clear-site-data",
+        "alt-svc",
+        "refresh",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "link",
+    ] {
+        assert!(headers.get(name).is_none(), "{name} came back: {headers:?}");
+    }
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'self'"));
+    assert_eq!(headers["x-ratelimiting-remaining"], "7");
+    assert_eq!(headers["etag"], "\"v1\"");
+    // `/connections/other` would resolve onto this server; it comes back as the API's.
+    assert_eq!(
+        headers["location"],
+        format!("{}/connections/other", provider.url).as_str()
+    );
+    // Every proxied answer is `no-store`, whatever the upstream says.
+    let listed = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/p/api/lists/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(listed.headers()["cache-control"], "no-store");
+}
+
+/// An upstream that keeps sending, a byte at a time, never idles long enough
+/// for the idle timeout; the overall deadline (three times the provider
+/// timeout, 2 s in tests) still ends the answer.
+async fn a_proxied_answer_is_cut_off_at_its_deadline(backend: Backend) {
+    let (_provider, _db, app) = start(backend, &[]).await;
+    app.connect_api_key("p").await;
+    let response = app
+        .admin()
+        .request(reqwest::Method::GET, "/connections/p/api/trickle")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(20), response.bytes())
+        .await
+        .expect("the answer ends well before 20 s");
+    assert!(
+        body.is_err(),
+        "a cut-off answer is incomplete, not complete"
+    );
+}
 
 async fn a_call_is_forwarded_with_the_connections_credential(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;

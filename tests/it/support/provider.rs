@@ -109,6 +109,8 @@ impl FakeProvider {
             .route("/token", post(token))
             .route("/revoke", post(revoke))
             .route("/api/lists", get(lists))
+            .route("/api/hostile-headers", get(hostile_headers))
+            .route("/api/trickle", get(trickle))
             .route("/api/{*rest}", any(echo))
             .with_state(control.clone());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -410,4 +412,45 @@ async fn echo(
         Json(echoed),
     )
         .into_response()
+}
+
+/// Every response header that would act on the proxy's own origin, and a
+/// temporary redirect that, relative, would resolve onto the proxy.
+pub const HOSTILE_HEADERS: [(&str, &str); 13] = [
+    ("set-cookie", "upstream=1; Path=/"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("clear-site-data", "\"*\""),
+    ("alt-svc", "h3=\":443\""),
+    ("refresh", "0; url=https://evil.example/"),
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-credentials", "true"),
+    ("cache-control", "public, max-age=86400"),
+    ("content-security-policy", "default-src *"),
+    (
+        "link",
+        "<https://evil.example/x.js>; rel=preload; as=script",
+    ),
+    ("x-ratelimiting-remaining", "7"),
+    ("etag", "\"v1\""),
+    ("location", "/connections/other"),
+];
+
+async fn hostile_headers() -> Response {
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    for (name, value) in HOSTILE_HEADERS {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+/// A body that never ends: one byte every 200 ms.
+async fn trickle() -> Response {
+    let bytes = futures_util::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), ()))
+    });
+    axum::body::Body::from_stream(bytes).into_response()
 }
