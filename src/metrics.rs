@@ -21,6 +21,7 @@ struct Inner {
     flows_finished: Family<Labels, Counter>,
     refreshes: Family<Labels, Counter>,
     proxy_requests: Family<Labels, Counter>,
+    api_keys_refused: Counter,
     connections: Family<Labels, Gauge>,
     request_seconds: Family<Labels, Histogram>,
 }
@@ -32,6 +33,7 @@ impl Default for Metrics {
         let flows_finished = Family::<Labels, Counter>::default();
         let refreshes = Family::<Labels, Counter>::default();
         let proxy_requests = Family::<Labels, Counter>::default();
+        let api_keys_refused = Counter::default();
         let connections = Family::<Labels, Gauge>::default();
         let request_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -57,6 +59,11 @@ impl Default for Metrics {
             proxy_requests.clone(),
         );
         registry.register(
+            "api_keys_refused",
+            "API keys the EmailOctopus API refused when they were checked",
+            api_keys_refused.clone(),
+        );
+        registry.register(
             "connections",
             "Stored connections, by status",
             connections.clone(),
@@ -72,6 +79,7 @@ impl Default for Metrics {
             flows_finished,
             refreshes,
             proxy_requests,
+            api_keys_refused,
             connections,
             request_seconds,
         }))
@@ -102,6 +110,10 @@ impl Metrics {
             .proxy_requests
             .get_or_create(&vec![("status", status.to_string())])
             .inc();
+    }
+
+    pub fn api_key_refused(&self) {
+        self.0.api_keys_refused.inc();
     }
 
     pub fn request_finished(&self, route: &str, seconds: f64) {

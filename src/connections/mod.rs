@@ -194,7 +194,10 @@ impl Connections {
     /// Asks the API whether it accepts `key` (`GET {API_BASE_URL}/lists`).
     pub async fn check_api_key(&self, key: &SecretString) -> Result<(), CredentialError> {
         self.api.check_key(key).await.map_err(|e| match e {
-            KeyCheckError::Refused(_) => CredentialError::KeyRefused,
+            KeyCheckError::Refused(_) => {
+                self.metrics.api_key_refused();
+                CredentialError::KeyRefused
+            }
             other => CredentialError::KeyCheckFailed(other.to_string()),
         })
     }

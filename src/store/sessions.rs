@@ -61,6 +61,59 @@ impl Store {
         row.as_ref().map(decode_session).transpose()
     }
 
+    /// Reserves one API-key check for the session: the session and how many
+    /// checks it has had, this one included; `None` if it is unknown,
+    /// expired, used, or has had `limit` checks already. Atomic, so parallel
+    /// posts cannot check more than `limit` keys.
+    pub async fn reserve_key_attempt(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<Option<(ConnectSessionRow, i64)>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE connect_sessions SET key_attempts = key_attempts + 1
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND key_attempts < $3
+             RETURNING connection_id, return_to, expires_at, key_attempts",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(limit)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|row| Ok((decode_session(row)?, row.try_get("key_attempts")?)))
+            .transpose()
+    }
+
+    /// Gives back a reserved check that did not get an answer from the API.
+    pub async fn release_key_attempt(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connect_sessions SET key_attempts = key_attempts - 1
+             WHERE token_hash = $1 AND key_attempts > 0",
+        )
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses the session up without returning it (its last allowed key was refused).
+    pub async fn use_up_connect_session(
+        &self,
+        token_hash: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connect_sessions SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records a callback's state as finished; false if it was already.
     pub async fn consume_flow_state(
         &self,

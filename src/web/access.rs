@@ -12,11 +12,15 @@ pub enum SessionUse {
     Peek,
     /// Starting a flow or saving a key: the link is spent.
     Consume,
+    /// Checking an API key: one of the link's few tries is taken.
+    KeyCheck,
 }
 
 pub struct Grant {
     pub connection_id: ConnectionId,
     pub return_to: Option<ReturnTo>,
+    /// For `KeyCheck` through a link: which of its tries this is.
+    pub key_attempt: Option<i64>,
 }
 
 pub async fn grant(
@@ -26,19 +30,25 @@ pub async fn grant(
 ) -> Result<Grant, PageError> {
     match session.filter(|s| !s.is_empty()) {
         Some(token) => {
-            let row = match how {
-                SessionUse::Peek => state.sessions.peek(token).await?,
-                SessionUse::Consume => state.sessions.consume(token).await?,
+            let (row, key_attempt) = match how {
+                SessionUse::Peek => (state.sessions.peek(token).await?, None),
+                SessionUse::Consume => (state.sessions.consume(token).await?, None),
+                SessionUse::KeyCheck => match state.sessions.reserve_key_attempt(token).await? {
+                    Some((row, attempt)) => (Some(row), Some(attempt)),
+                    None => (None, None),
+                },
             };
             let row = row.ok_or(PageError::NoSession)?;
             Ok(Grant {
                 connection_id: row.connection_id,
                 return_to: row.return_to,
+                key_attempt,
             })
         }
         None if state.open_connect => Ok(Grant {
             connection_id: ConnectionId::default_connection(),
             return_to: None,
+            key_attempt: None,
         }),
         None => Err(PageError::NoSession),
     }

@@ -37,6 +37,8 @@ pub enum PageError {
     MissingCode,
     #[error("the API refused the key")]
     KeyRefused,
+    #[error("the API refused the key, the last one this connect link allows")]
+    KeyAttemptsUsedUp,
     #[error("credential: {0}")]
     Credential(CredentialError),
     #[error("storage: {0}")]
@@ -78,6 +80,7 @@ impl PageError {
             Self::ProviderError { description, .. } => (S::BAD_REQUEST, "The connection was not made", "The provider did not authorize the connection.", description.as_deref()),
             Self::MissingCode => (S::BAD_REQUEST, "The connection was not made", "The provider's answer carried no authorization code. Please start again.", None),
             Self::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "EmailOctopus refused this API key, so it was not saved. Check the key and try again.", None),
+            Self::KeyAttemptsUsedUp => (S::TOO_MANY_REQUESTS, "This connect link is used up", "EmailOctopus refused this API key too, and this link allows no more tries. Nothing was saved. Ask the app for a new link.", None),
             Self::Credential(CredentialError::Provider(OAuthError::Refused { .. })) => (S::BAD_REQUEST, "The connection was not made", "The provider refused the authorization code (it may have expired or been used). Please start again.", None),
             Self::Credential(CredentialError::Provider(OAuthError::Timeout)) => (S::GATEWAY_TIMEOUT, "The provider did not answer", "The provider did not answer in time. Please try again in a moment.", None),
             Self::Credential(CredentialError::Provider(OAuthError::Failed(_))) => (S::BAD_GATEWAY, "The provider failed", "The provider could not be reached or gave an unusable answer. Please try again later.", None),

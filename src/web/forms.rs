@@ -10,9 +10,11 @@ use maud::html;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::access::{grant, SessionUse};
+use super::access::{grant, Grant, SessionUse};
 use super::csrf;
 use super::error::PageError;
+use crate::connect_sessions::KeyAttempt;
+use crate::connections::CredentialError;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -51,9 +53,12 @@ async fn api_key(
         return Err(PageError::KeyRefused);
     }
     let key = SecretString::from(key.to_owned());
-    // The link is used up only by a key the API accepted: a typo can be retried.
-    grant(state, form.session.as_deref(), SessionUse::Peek).await?;
-    state.connections.check_api_key(&key).await?;
+    // The link is used up by a key the API accepted, or by its last allowed
+    // refusal: a typo can be retried, a guessing loop cannot go on.
+    let checking = grant(state, form.session.as_deref(), SessionUse::KeyCheck).await?;
+    if let Err(error) = state.connections.check_api_key(&key).await {
+        return Err(settle_failed_check(state, form.session.as_deref(), checking, error).await);
+    }
     let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
     let connection = state
         .connections
@@ -71,6 +76,32 @@ async fn api_key(
             p { "Connection " code { (connection.id) } " is ready; you can close this page." }
         },
     ))
+}
+
+/// Counts a refused key against the link (or gives an unanswered check
+/// back) and says whether the link is now used up.
+async fn settle_failed_check(
+    state: &AppState,
+    session: Option<&str>,
+    checking: Grant,
+    error: CredentialError,
+) -> PageError {
+    let (Some(token), Some(attempt)) = (session, checking.key_attempt) else {
+        return error.into();
+    };
+    let outcome = match error {
+        CredentialError::KeyRefused => KeyAttempt::Refused,
+        _ => KeyAttempt::Unanswered,
+    };
+    match state
+        .sessions
+        .settle_key_attempt(token, attempt, outcome)
+        .await
+    {
+        Ok(true) => PageError::KeyAttemptsUsedUp,
+        Ok(false) => error.into(),
+        Err(store) => store.into(),
+    }
 }
 
 pub async fn disconnect(

@@ -8,7 +8,8 @@ use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb};
 
 on_both_backends!(
     an_api_key_is_checked_before_it_is_stored,
-    the_page_form_saves_a_key_with_csrf
+    the_page_form_saves_a_key_with_csrf,
+    a_connect_link_allows_five_refused_keys_then_is_used_up,
 );
 
 async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
@@ -157,4 +158,70 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
     // An accepted key does.
     let again = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
+}
+
+async fn a_connect_link_allows_five_refused_keys_then_is_used_up(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    let browser = app.browser();
+    let session = app.session("guessed").await;
+    let page = browser
+        .get(app.at(&format!("/?session={session}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_token(&page);
+    // An API that cannot answer does not count against the link.
+    provider.set(|c| c.upstream_status = 503);
+    let unanswered = submit_key(&browser, &app, "guess-0", &csrf, &session).await;
+    assert_eq!(unanswered.status(), StatusCode::BAD_GATEWAY);
+    provider.set(|c| c.upstream_status = 200);
+    for guess in 1..=4 {
+        let refused = submit_key(&browser, &app, &format!("guess-{guess}"), &csrf, &session).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "guess {guess}"
+        );
+    }
+    let last = submit_key(&browser, &app, "guess-5", &csrf, &session).await;
+    assert_eq!(last.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(last
+        .text()
+        .await
+        .unwrap()
+        .contains("This connect link is used up"));
+    let checks = provider.recorded("/api/lists").len();
+    assert_eq!(checks, 6);
+
+    // Used up: even the right key, or the OAuth button, no longer works, and
+    // nothing more reaches the API.
+    let right = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
+    assert_eq!(right.status(), StatusCode::FORBIDDEN);
+    let auth = browser
+        .get(app.at(&format!("/auth?session={session}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), StatusCode::FORBIDDEN);
+    assert_eq!(provider.recorded("/api/lists").len(), checks);
+    assert_eq!(
+        app.admin().get("/connections/guessed").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let metrics = app
+        .admin()
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("emailoctopus_connect_api_keys_refused_total 5"),
+        "{metrics}"
+    );
 }
