@@ -12,6 +12,9 @@ use crate::store::{ConnectionRow, SealedCredential};
 
 /// Ten years: longer lifetimes are taken as this.
 const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 60 * 60;
+/// Shorter lifetimes (0 included) are taken as this, so a provider that says
+/// its tokens expire at once cannot make every call refresh.
+const MIN_LIFETIME_SECS: i64 = 30;
 
 #[derive(Clone, Copy)]
 pub(crate) enum Field {
@@ -62,11 +65,12 @@ impl Connections {
                 self.keys
                     .seal(t.expose_secret().as_bytes(), &aad(id, Field::Refresh))
             }),
-            // Clamped: a provider's absurd lifetime must still give a time RFC 3339 can write.
+            // Clamped: a provider's absurd lifetime must still give a time
+            // RFC 3339 can write, and a tiny one must not cause a refresh storm.
             expires_at: tokens.expires_in.map(|d| {
                 now + i64::try_from(d.as_secs())
                     .unwrap_or(i64::MAX)
-                    .min(MAX_LIFETIME_SECS)
+                    .clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)
             }),
         }
     }

@@ -15,6 +15,7 @@ on_both_backends!(
     invalid_grant_marks_the_connection_needs_reauth,
     other_refresh_failures_leave_the_connection_as_it_was,
     short_lived_tokens_are_refreshed_once_not_on_every_call,
+    a_token_said_to_expire_at_once_is_not_refreshed_on_every_call,
     a_reconnect_during_a_refresh_wins,
 );
 
@@ -44,6 +45,28 @@ async fn short_lived_tokens_are_refreshed_once_not_on_every_call(backend: Backen
         assert_eq!(status.unwrap(), StatusCode::OK);
     }
     assert_eq!(provider.token_requests("refresh_token").len(), 1);
+}
+
+async fn a_token_said_to_expire_at_once_is_not_refreshed_on_every_call(backend: Backend) {
+    for expires_in in [0, 1] {
+        let (provider, _db, app) = start(backend, &[]).await;
+        provider.set(|c| c.expires_in = expires_in);
+        assert_eq!(app.connect("storm").await.status(), StatusCode::OK);
+        // A hundred calls over 25 s: a 30 s minimum lifetime allows one
+        // refresh at its half, perhaps a second one.
+        for call in 0..100 {
+            if call % 4 == 0 {
+                app.clock.advance(Duration::from_secs(1));
+            }
+            let (status, body) = app.admin().get("/connections/storm/access-token").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let refreshes = provider.token_requests("refresh_token").len();
+        assert!(
+            (1..=2).contains(&refreshes),
+            "expires_in {expires_in}: {refreshes} refreshes"
+        );
+    }
 }
 
 async fn a_reconnect_during_a_refresh_wins(backend: Backend) {
