@@ -32,6 +32,8 @@ pub mod crypto;
 pub mod domain;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.
 pub mod http_client;
+/// The background upkeep loop: refresh ahead, key checks, sweeps.
+pub mod maintenance;
 /// Prometheus metrics.
 pub mod metrics;
 /// The OAuth 2.0 client: authorize, exchange, refresh, revoke, pending flows.

@@ -24,6 +24,11 @@ struct Inner {
     api_keys_refused: Counter,
     connections: Family<Labels, Gauge>,
     request_seconds: Family<Labels, Histogram>,
+    upkeep: Family<Labels, Counter>,
+    swept: Family<Labels, Counter>,
+    table_rows: Family<Labels, Gauge>,
+    upkeep_lag: Gauge,
+    upkeep_pass_ms: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,6 +73,36 @@ impl Default for Metrics {
             "Stored connections, by status",
             connections.clone(),
         );
+        let upkeep = Family::<Labels, Counter>::default();
+        let swept = Family::<Labels, Counter>::default();
+        let table_rows = Family::<Labels, Gauge>::default();
+        let upkeep_lag = Gauge::default();
+        let upkeep_pass_ms = Gauge::default();
+        registry.register(
+            "upkeep",
+            "Background upkeep by job (refresh, key_check) and result (ok, rejected, failed)",
+            upkeep.clone(),
+        );
+        registry.register(
+            "swept_rows",
+            "Expired rows deleted by the background sweeps, by table",
+            swept.clone(),
+        );
+        registry.register(
+            "table_rows",
+            "Rows in the tables the sweeps keep small, by table",
+            table_rows.clone(),
+        );
+        registry.register(
+            "upkeep_lag_seconds",
+            "How overdue the most overdue upkeep was at the last pass",
+            upkeep_lag.clone(),
+        );
+        registry.register(
+            "upkeep_pass_milliseconds",
+            "How long the last background pass took",
+            upkeep_pass_ms.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer, by route",
@@ -82,6 +117,11 @@ impl Default for Metrics {
             api_keys_refused,
             connections,
             request_seconds,
+            upkeep,
+            swept,
+            table_rows,
+            upkeep_lag,
+            upkeep_pass_ms,
         }))
     }
 }
@@ -121,6 +161,43 @@ impl Metrics {
             .request_seconds
             .get_or_create(&vec![("route", route.to_owned())])
             .observe(seconds);
+    }
+
+    pub fn upkeep(&self, job: &str, result: &str) {
+        self.0
+            .upkeep
+            .get_or_create(&vec![
+                ("job", job.to_owned()),
+                ("result", result.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn swept(&self, table: &str, rows: u64) {
+        self.0
+            .swept
+            .get_or_create(&vec![("table", table.to_owned())])
+            .inc_by(rows);
+    }
+
+    pub fn upkeep_lag(&self, seconds: i64) {
+        self.0.upkeep_lag.set(seconds);
+    }
+
+    pub fn upkeep_pass(&self, took: std::time::Duration) {
+        self.0
+            .upkeep_pass_ms
+            .set(i64::try_from(took.as_millis()).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the table-size gauge from a fresh count.
+    pub fn table_rows(&self, rows: &[(&'static str, i64)]) {
+        for (table, count) in rows {
+            self.0
+                .table_rows
+                .get_or_create(&vec![("table", (*table).to_owned())])
+                .set(*count);
+        }
     }
 
     /// Sets the connection gauge from a fresh count, then renders the text exposition.

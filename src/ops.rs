@@ -45,6 +45,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let counts = state.store.count_by_status().await?;
+    state
+        .metrics
+        .table_rows(&state.store.swept_table_rows().await?);
     let by_status: Vec<(&'static str, i64)> =
         [ConnectionStatus::Connected, ConnectionStatus::NeedsReauth]
             .into_iter()

@@ -25,6 +25,12 @@ pub enum Event {
     NeedsReauth,
     #[serde(rename = "connection.deleted")]
     Deleted,
+    /// A connection that needed a person is connected again.
+    #[serde(rename = "connection.recovered")]
+    Recovered,
+    /// Refreshes failed (not refused) several times in a row.
+    #[serde(rename = "connection.refresh_failing")]
+    RefreshFailing,
 }
 
 #[derive(Serialize)]
@@ -33,6 +39,9 @@ struct Payload<'a> {
     connection_id: &'a str,
     kind: ConnectionKind,
     at: String,
+    /// Why a connection needs re-authorization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -53,6 +62,15 @@ impl Webhooks {
 
     /// Sends the event in the background; returns at once.
     pub fn emit(&self, event: Event, id: &ConnectionId, kind: ConnectionKind) {
+        self.send(event, id, kind, None);
+    }
+
+    /// `connection.needs_reauth` with its reason (`refresh_rejected`, `api_key_rejected`).
+    pub fn emit_needs_reauth(&self, id: &ConnectionId, kind: ConnectionKind, reason: &str) {
+        self.send(Event::NeedsReauth, id, kind, Some(reason));
+    }
+
+    fn send(&self, event: Event, id: &ConnectionId, kind: ConnectionKind, reason: Option<&str>) {
         let Some(WebhookSettings {
             url,
             secret,
@@ -66,6 +84,7 @@ impl Webhooks {
             connection_id: id.as_str(),
             kind,
             at: rfc3339(self.clock.now()),
+            reason,
         })
         .expect("an event serialises");
         let signature = format!("sha256={}", sign(secret.expose_secret().as_bytes(), &body));

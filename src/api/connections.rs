@@ -48,6 +48,9 @@ fn connection_json(c: &Connection) -> Value {
         "expires_at": c.expires_at.map(rfc3339),
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
+        "last_refreshed_at": c.last_refreshed_at.map(rfc3339),
+        "last_checked_at": c.last_checked_at.map(rfc3339),
+        "last_error": c.last_error,
     })
 }
 

@@ -89,7 +89,18 @@ async fn call_upstream(
 ) -> Result<reqwest::Response, ApiError> {
     let credential = state.connections.fresh_credential(id).await?;
     let mut answer = state.api.forward(request, &credential.secret).await?;
-    // Once, and only for an OAuth token: a refresh cannot fix a refused API key.
+    // A refused API key needs a person at once; a refresh cannot fix it.
+    let refused = matches!(
+        answer.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    );
+    if refused && credential.kind == ConnectionKind::ApiKey {
+        state
+            .connections
+            .api_key_refused(id, &credential.version)
+            .await?;
+    }
+    // Once, and only for an OAuth token.
     if answer.status() == StatusCode::UNAUTHORIZED && credential.kind == ConnectionKind::Oauth {
         if let Some(renewed) = state
             .connections

@@ -18,11 +18,12 @@ use crate::config::{Config, ProviderSettings};
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::domain::{ConnectionId, ConnectionStatus};
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
 use crate::server;
 use crate::state::{AppState, Inner};
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::webhooks::Webhooks;
 use crate::{api, ops, web};
 
@@ -58,6 +59,7 @@ pub struct App {
     router: Router,
     metrics_router: Router,
     state: AppState,
+    maintenance: Arc<Maintenance>,
     sandbox: Option<SandboxInfo>,
     temporary_database: Option<TemporaryDatabase>,
 }
@@ -110,6 +112,7 @@ impl App {
         );
         let webhooks = Webhooks::new(config.webhook.clone(), http.clone(), clock.clone());
         let lock_wait = config.provider_timeout + Duration::from_secs(5);
+        let refresh_slots = refresh_slots(&database_url, config.storage.pool.max_connections);
         let connections = Connections::new(
             store.clone(),
             config.storage.keys.clone(),
@@ -119,8 +122,17 @@ impl App {
             webhooks,
             metrics.clone(),
             lock_wait,
+            config.maintenance,
+            refresh_slots,
         );
         let connections = Arc::new(connections);
+        let maintenance = Arc::new(Maintenance::new(
+            store.clone(),
+            connections.clone(),
+            clock.clone(),
+            metrics.clone(),
+            config.maintenance,
+        ));
         let public_url = public_url(&redirect_uri);
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
@@ -164,6 +176,7 @@ impl App {
             router,
             metrics_router,
             state,
+            maintenance,
             sandbox,
             temporary_database,
         })
@@ -173,6 +186,11 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The background upkeep, so a test can run a pass when it chooses.
+    pub fn maintenance(&self) -> Arc<Maintenance> {
+        self.maintenance.clone()
     }
 
     pub fn sandbox(&self) -> Option<&SandboxInfo> {
@@ -196,7 +214,7 @@ impl App {
     /// closes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let janitor = tokio::spawn(sweep_expired(self.state.clone(), stopped.clone()));
+        let upkeep = tokio::spawn(self.maintenance.run(stopped.clone()));
         let metrics = self.metrics_listener.map(|listener| {
             let mut stopped = stopped.clone();
             tokio::spawn(server::serve(listener, self.metrics_router, async move {
@@ -208,7 +226,7 @@ impl App {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
-        let _ = janitor.await;
+        let _ = upkeep.await;
         self.state.store.close().await;
         drop(self.temporary_database);
     }
@@ -234,15 +252,13 @@ fn public_url(redirect_uri: &Url) -> Url {
     url
 }
 
-/// Forgets used states and old connect sessions once a minute.
-async fn sweep_expired(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-        if let Err(error) = state.store.delete_expired(state.clock.now()).await {
-            tracing::warn!(%error, "could not sweep expired sessions");
-        }
+/// Refreshes at the provider at once from this process. On Postgres, fewer
+/// than the pool has connections (none is held while the provider answers,
+/// but each refresh's reads and writes need one). SQLite has a single pooled
+/// connection, used only for single statements.
+fn refresh_slots(database_url: &str, pool_size: u32) -> usize {
+    match Backend::of_url(database_url) {
+        Backend::Postgres => pool_size.saturating_sub(2).max(1) as usize,
+        Backend::Sqlite => 8,
     }
 }

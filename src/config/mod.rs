@@ -129,6 +129,24 @@ pub struct Settings {
     /// Seconds to wait for the provider or the API before giving up.
     #[arg(long, env = "PROVIDER_TIMEOUT_SECS", default_value = "10")]
     pub provider_timeout_secs: String,
+    /// Background upkeep: refresh ahead of need, API-key checks, sweeps.
+    #[arg(long, env = "MAINTENANCE", value_parser = parse::parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true")]
+    pub maintenance: bool,
+    /// Seconds between two passes of the background upkeep (each pass is jittered).
+    #[arg(long, env = "MAINTENANCE_INTERVAL_SECS", default_value = "5")]
+    pub maintenance_interval_secs: String,
+    /// Seconds before expiry that the upkeep refreshes an access token (at most half its lifetime).
+    #[arg(long, env = "REFRESH_AHEAD_SECS", default_value = "300")]
+    pub refresh_ahead_secs: String,
+    /// Days after which the provider forgets an unused refresh token; the upkeep refreshes every half of it.
+    #[arg(long, env = "REFRESH_TOKEN_IDLE_DAYS", default_value = "30")]
+    pub refresh_token_idle_days: String,
+    /// Seconds between two checks of one API key at the API (plus up to a tenth, at random).
+    #[arg(long, env = "API_KEY_CHECK_INTERVAL_SECS", default_value = "86400")]
+    pub api_key_check_interval_secs: String,
+    /// Transient refresh failures in a row after which connection.refresh_failing is sent.
+    #[arg(long, env = "REFRESH_FAILING_AFTER", default_value = "3")]
+    pub refresh_failing_after: String,
     /// Run against a built-in authorization server and fake API; no account needed.
     #[arg(long, env = "SANDBOX", value_parser = parse::parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub sandbox: bool,
@@ -205,7 +223,21 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub provider_timeout: Duration,
+    pub maintenance: MaintenanceSettings,
     pub sandbox: Option<SandboxSettings>,
+}
+
+/// The background upkeep and the schedule it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct MaintenanceSettings {
+    /// Whether the loop runs (`MAINTENANCE`).
+    pub enabled: bool,
+    pub interval: Duration,
+    pub refresh_ahead: Duration,
+    /// Half the provider's idle refresh-token expiry.
+    pub idle_refresh_every: Duration,
+    pub api_key_check_every: Duration,
+    pub failing_after: u32,
 }
 
 /// What reaches the stored credentials: all that `rekey` needs.

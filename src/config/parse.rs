@@ -70,6 +70,7 @@ impl Settings {
         } else {
             Some(self.provider_settings()?)
         };
+        let maintenance = self.maintenance_settings()?;
         let webhook = match (self.webhook_url, self.webhook_secret) {
             (None, _) => None,
             (Some(url), Some(secret)) if !secret.is_empty() => Some(WebhookSettings {
@@ -100,7 +101,38 @@ impl Settings {
             metrics_addr,
             log_format,
             provider_timeout,
+            maintenance,
             sandbox,
+        })
+    }
+
+    fn maintenance_settings(&self) -> Result<MaintenanceSettings, ConfigError> {
+        let secs =
+            |variable, raw: &str, max| parse_bounded(variable, raw, max).map(Duration::from_secs);
+        let idle_days = secs(
+            "REFRESH_TOKEN_IDLE_DAYS",
+            &self.refresh_token_idle_days,
+            3660,
+        )?;
+        Ok(MaintenanceSettings {
+            enabled: self.maintenance,
+            interval: secs(
+                "MAINTENANCE_INTERVAL_SECS",
+                &self.maintenance_interval_secs,
+                MAX_SECS,
+            )?,
+            refresh_ahead: secs("REFRESH_AHEAD_SECS", &self.refresh_ahead_secs, MAX_SECS)?,
+            idle_refresh_every: idle_days * 24 * 60 * 60 / 2,
+            api_key_check_every: secs(
+                "API_KEY_CHECK_INTERVAL_SECS",
+                &self.api_key_check_interval_secs,
+                MAX_TOKEN_LIFETIME_SECS,
+            )?,
+            failing_after: parse_bounded(
+                "REFRESH_FAILING_AFTER",
+                &self.refresh_failing_after,
+                1000,
+            )? as u32,
         })
     }
 

@@ -4,9 +4,14 @@
 
 mod cache;
 mod refresh;
+mod refresh_outcome;
+mod replace;
+mod schedule;
 mod sealing;
+mod upkeep;
 
 pub(crate) use sealing::{aad, Field};
+pub use upkeep::{KeyHealth, UpkeepOutcome};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,11 +21,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_client::{ApiClient, KeyCheckError};
 use crate::clock::{Clock, UnixTime};
+use crate::config::MaintenanceSettings;
 use crate::crypto::{CryptoError, KeyRing};
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::metrics::Metrics;
 use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};
-use crate::store::{ConnectionRow, SealedCredential, Store, StoreError};
+use crate::store::{ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
 use crate::webhooks::{Event, Webhooks};
 
 /// An access token is refreshed when it expires within this many seconds
@@ -37,6 +43,10 @@ pub struct Connection {
     pub expires_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+    pub last_refreshed_at: Option<UnixTime>,
+    pub last_checked_at: Option<UnixTime>,
+    /// A short category (`refresh_rejected`, `provider_timeout`, ...), never a provider's words.
+    pub last_error: Option<String>,
 }
 
 /// A credential ready to use at the API.
@@ -67,18 +77,9 @@ pub enum CredentialError {
     #[error("another refresh of this connection is taking too long")]
     Busy,
     #[error("storage: {0}")]
-    Store(StoreError),
+    Store(#[from] StoreError),
     #[error("a stored credential does not open: {0}")]
     Sealed(#[from] CryptoError),
-}
-
-impl From<StoreError> for CredentialError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::LockTimeout => CredentialError::Busy,
-            other => CredentialError::Store(other),
-        }
-    }
 }
 
 /// What happened to the credential at the provider when a connection was deleted.
@@ -99,8 +100,16 @@ pub struct Connections {
     api: ApiClient,
     webhooks: Webhooks,
     metrics: Metrics,
-    /// How long a caller waits for another caller's refresh of the same connection.
+    /// How long a caller waits for another caller's refresh of the same
+    /// connection; also how long a refresh lease lasts past its start.
     lock_wait: Duration,
+    /// Refresh-ahead margin, idle refresh, key checks, failure webhook.
+    upkeep: MaintenanceSettings,
+    /// Names this process's refresh leases.
+    owner: String,
+    /// Refreshes at the provider at once from this process: fewer than the
+    /// pool has connections, so slow providers never crowd out other work.
+    refresh_slots: tokio::sync::Semaphore,
     /// One async mutex per connection being refreshed in this process.
     refreshing: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
     /// When a refresh was last forced by an upstream 401, per connection.
@@ -120,6 +129,8 @@ impl Connections {
         webhooks: Webhooks,
         metrics: Metrics,
         lock_wait: Duration,
+        upkeep: MaintenanceSettings,
+        refresh_slots: usize,
     ) -> Self {
         Self {
             store,
@@ -130,6 +141,9 @@ impl Connections {
             webhooks,
             metrics,
             lock_wait,
+            upkeep,
+            owner: crate::crypto::random_token(),
+            refresh_slots: tokio::sync::Semaphore::new(refresh_slots.max(1)),
             refreshing: Mutex::new(HashMap::new()),
             forced_at: Mutex::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),
@@ -163,27 +177,27 @@ impl Connections {
             .collect())
     }
 
-    /// Stores the tokens of a finished authorization (a reconnect replaces the old ones).
+    /// Stores the tokens of a finished authorization. A reconnect replaces
+    /// the old grant, which is revoked at the provider (when it can be).
     pub async fn save_oauth(
-        &self,
+        self: &Arc<Self>,
         id: &ConnectionId,
         tokens: TokenSet,
         requested_scopes: &[String],
     ) -> Result<Connection, CredentialError> {
         let credential = self.seal_tokens(id, &tokens, requested_scopes.to_vec());
-        let row = self
-            .store
-            .upsert_connection(id, &credential, self.clock.now())
-            .await?;
-        self.forget(id);
-        self.webhooks
-            .emit(Event::Created, id, ConnectionKind::Oauth);
+        let now = self.clock.now();
+        let upkeep = Upkeep {
+            next_work_at: self.refresh_ahead_at(&credential, now),
+            checked_at: None,
+        };
+        let row = self.replace(id, &credential, upkeep).await?;
         Ok(Connection::from(&row))
     }
 
     /// Checks the key at the API, then stores it. Nothing is stored unless the API accepted it.
     pub async fn save_api_key(
-        &self,
+        self: &Arc<Self>,
         id: &ConnectionId,
         key: SecretString,
     ) -> Result<Connection, CredentialError> {
@@ -204,7 +218,7 @@ impl Connections {
 
     /// Stores a key the API has accepted (see `check_api_key`).
     pub async fn store_api_key(
-        &self,
+        self: &Arc<Self>,
         id: &ConnectionId,
         key: &SecretString,
     ) -> Result<Connection, CredentialError> {
@@ -218,35 +232,52 @@ impl Connections {
             sealed_refresh_token: None,
             expires_at: None,
         };
-        let row = self
-            .store
-            .upsert_connection(id, &credential, self.clock.now())
-            .await?;
-        self.forget(id);
-        self.webhooks
-            .emit(Event::Created, id, ConnectionKind::ApiKey);
+        let now = self.clock.now();
+        let upkeep = Upkeep {
+            next_work_at: Some(self.next_key_check(now)),
+            checked_at: Some(now),
+        };
+        let row = self.replace(id, &credential, upkeep).await?;
         Ok(Connection::from(&row))
     }
 
     /// Deletes the connection, revoking its OAuth credential first when a
     /// revocation endpoint is configured (RFC 7009). The row is deleted even
     /// when revocation fails; the outcome says so. `None` if there was none.
+    /// A refresh in flight meanwhile loses its write and revokes what it got.
     pub async fn delete(&self, id: &ConnectionId) -> Result<Option<Revocation>, CredentialError> {
-        let row = {
-            let _local = self.lock_locally(id).await?;
-            let lock = self.store.lock_for_refresh(id, self.lock_wait).await?;
-            let row = self.store.delete_connection(id).await;
-            self.forget(id);
-            lock.release().await;
-            row?
-        };
-        let Some(row) = row else { return Ok(None) };
+        let row = self.store.delete_connection(id).await;
+        self.forget(id);
+        let Some(row) = row? else { return Ok(None) };
         self.webhooks.emit(Event::Deleted, id, row.kind);
         let revocation = self.revoke(&row).await;
         if let Revocation::Failed(reason) = &revocation {
             tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation");
         }
         Ok(Some(revocation))
+    }
+
+    /// Revokes, in the background, tokens the provider gave that nobody will
+    /// hold (a refresh that lost to a reconnect or delete): the refresh
+    /// token if there is a new one, and the access token.
+    fn revoke_unsaved(&self, id: &ConnectionId, tokens: TokenSet) {
+        if !self.provider.can_revoke() {
+            return;
+        }
+        let provider = Arc::clone(&self.provider);
+        let id = id.clone();
+        tokio::spawn(async move {
+            let unsaved = tokens
+                .refresh_token
+                .map(RevocableToken::Refresh)
+                .into_iter()
+                .chain([RevocableToken::Access(tokens.access_token)]);
+            for token in unsaved {
+                if let Err(error) = provider.revoke(token).await {
+                    tracing::warn!(connection = %id, %error, "could not revoke tokens from a refresh that lost a race");
+                }
+            }
+        });
     }
 
     async fn revoke(&self, row: &ConnectionRow) -> Revocation {
@@ -285,6 +316,9 @@ impl From<&ConnectionRow> for Connection {
             expires_at: row.expires_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            last_refreshed_at: row.last_refreshed_at,
+            last_checked_at: row.last_checked_at,
+            last_error: row.last_error.clone(),
         }
     }
 }

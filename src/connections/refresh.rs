@@ -1,25 +1,32 @@
 //! Fresh tokens: refresh when due, once per connection however many callers
-//! ask (a mutex in this process, the store's lock across processes), and
-//! never lose a rotated refresh token.
+//! ask (a mutex in this process, a lease on the row across processes), and
+//! never lose a rotated refresh token. No pooled database connection is held
+//! while the provider answers: the lease is taken and the answer written in
+//! single statements.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{Connections, Credential, CredentialError, Field, REFRESH_MARGIN_SECS};
+use super::{Connections, Credential, CredentialError, Field};
 use crate::clock::UnixTime;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
-use crate::oauth::OAuthError;
-use crate::store::{ConnectionRow, RefreshLock, SealedCredential, StoreError};
-use crate::webhooks::Event;
+use crate::store::ConnectionRow;
 
 /// An upstream 401 forces at most one refresh per connection in this long:
 /// an endpoint that refuses every token must not start a refresh storm.
 const FORCED_REFRESH_INTERVAL_SECS: UnixTime = 30;
 
-/// Attempts to store a refresh answer before giving up on it.
-const SAVE_ATTEMPTS: u32 = 3;
+/// The longest pause between two looks at a row another process is refreshing.
+const MAX_LEASE_POLL: Duration = Duration::from_millis(250);
+
+enum Lease {
+    /// Ours: the row as it was when taken.
+    Held(ConnectionRow),
+    /// The credential changed meanwhile: this is the newer row.
+    Replaced(ConnectionRow),
+}
 
 impl Connections {
     /// A credential good for at least the refresh margin, refreshing first if needed.
@@ -103,43 +110,88 @@ impl Connections {
     ) -> Result<Credential, CredentialError> {
         let _local = self.lock_locally(id).await?;
         // Whoever waited here behind a refresh finds its result with one
-        // read, without queueing for the cross-process lock as well.
+        // read, without queueing for the lease as well.
         let row = self.stored(id).await?;
         if row.sealed_access_token != seen {
             return self.usable(&row);
         }
-        let mut lock = match self.store.lock_for_refresh(id, self.lock_wait).await {
-            Ok(lock) => lock,
-            Err(StoreError::LockTimeout) => {
-                // The holder may have finished just now: a fresh read may do.
-                let row = self.stored(id).await?;
-                return if row.sealed_access_token == seen {
-                    Err(CredentialError::Busy)
-                } else {
-                    self.usable(&row)
-                };
-            }
-            Err(other) => return Err(other.into()),
+        let _slot = self.refresh_slot().await?;
+        let result = match self.take_lease(id, seen).await? {
+            Lease::Held(row) => self.refresh_leased(&row).await,
+            Lease::Replaced(row) => self.usable(&row),
         };
-        let result = self.refresh_locked(&mut lock, id, seen).await;
         self.forget(id);
-        lock.release().await;
         result
     }
 
-    async fn refresh_locked(
+    /// One of this process's refresh slots, waiting at most `lock_wait`.
+    pub(super) async fn refresh_slot(
         &self,
-        lock: &mut RefreshLock<'_>,
-        id: &ConnectionId,
-        seen: &[u8],
-    ) -> Result<Credential, CredentialError> {
-        let row = lock
-            .get_connection(id)
-            .await?
-            .ok_or(CredentialError::NotFound)?;
-        if row.sealed_access_token != seen {
-            return self.usable(&row);
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, CredentialError> {
+        tokio::time::timeout(self.lock_wait, self.refresh_slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(CredentialError::Busy)
+    }
+
+    /// Takes the refresh lease on `id`'s credential `seen`. Another process
+    /// holding it is waited for, at most `lock_wait`, by reading the row
+    /// now and then (no pooled connection is held while waiting); its
+    /// refresh's result is the answer.
+    async fn take_lease(&self, id: &ConnectionId, seen: &[u8]) -> Result<Lease, CredentialError> {
+        let deadline = tokio::time::Instant::now() + self.lock_wait;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let now = self.clock.now();
+            if let Some(row) = self
+                .store
+                .claim_refresh(id, seen, now, &self.owner, now + self.lease_secs())
+                .await?
+            {
+                return Ok(Lease::Held(row));
+            }
+            let row = self.stored(id).await?;
+            if row.sealed_access_token != seen {
+                return Ok(Lease::Replaced(row));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CredentialError::Busy);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_LEASE_POLL);
         }
+    }
+
+    /// How long a lease lasts: the longest a refresh can take, and a margin.
+    pub(super) fn lease_secs(&self) -> i64 {
+        self.lock_wait.as_secs().max(1) as i64
+    }
+
+    /// Refreshes the leased `row` at the provider and records the outcome;
+    /// the lease is given back on every path.
+    pub(super) async fn refresh_leased(
+        &self,
+        row: &ConnectionRow,
+    ) -> Result<Credential, CredentialError> {
+        let refresh_token = match self.refresh_token_of(row) {
+            Ok(token) => token,
+            Err(error) => {
+                let next = (row.kind == ConnectionKind::ApiKey)
+                    .then_some(row.next_work_at)
+                    .flatten();
+                self.store.release_lease(&row.id, &self.owner, next).await?;
+                return Err(error);
+            }
+        };
+        match self.provider.refresh(&refresh_token).await {
+            Ok(tokens) => self.keep_refreshed(row, tokens).await,
+            Err(error) if error.is_invalid_grant() => self.refresh_rejected(row).await,
+            Err(error) => Err(self.refresh_failed(row, error).await),
+        }
+    }
+
+    fn refresh_token_of(&self, row: &ConnectionRow) -> Result<SecretString, CredentialError> {
         if row.kind == ConnectionKind::ApiKey {
             return Err(CredentialError::NotRefreshable(
                 "an API key connection has nothing to refresh",
@@ -153,76 +205,7 @@ impl Connections {
                 "the provider gave no refresh token; connect again when the access token expires",
             ));
         };
-        let refresh_token: SecretString = self.open(id, Field::Refresh, sealed_refresh)?;
-        match self.provider.refresh(&refresh_token).await {
-            Ok(tokens) => {
-                self.metrics.refresh("ok");
-                let sealed = self.seal_tokens(id, &tokens, row.scopes.clone());
-                // Stored before anyone is handed the new access token, so a
-                // rotated refresh token is never lost.
-                match self.save_refreshed(lock, id, &sealed, seen).await? {
-                    Some(saved) => self.usable(&saved),
-                    // Reconnected meanwhile: the new grant wins.
-                    None => self.usable(
-                        &lock
-                            .get_connection(id)
-                            .await?
-                            .ok_or(CredentialError::NotFound)?,
-                    ),
-                }
-            }
-            Err(error) if error.is_invalid_grant() => {
-                self.metrics.refresh("invalid_grant");
-                if lock.mark_needs_reauth(id, seen, self.clock.now()).await? {
-                    self.webhooks.emit(Event::NeedsReauth, id, row.kind);
-                    Err(CredentialError::NeedsReauth)
-                } else {
-                    self.usable(
-                        &lock
-                            .get_connection(id)
-                            .await?
-                            .ok_or(CredentialError::NotFound)?,
-                    )
-                }
-            }
-            Err(error) => {
-                self.metrics.refresh(match error {
-                    OAuthError::Timeout => "timeout",
-                    OAuthError::Refused { .. } => "refused",
-                    OAuthError::Failed(_) => "failed",
-                });
-                Err(error.into())
-            }
-        }
-    }
-
-    /// The provider has already rotated the refresh token: a database hiccup
-    /// must not lose the new one, so the write is tried a few times.
-    async fn save_refreshed(
-        &self,
-        lock: &mut RefreshLock<'_>,
-        id: &ConnectionId,
-        sealed: &SealedCredential,
-        seen: &[u8],
-    ) -> Result<Option<ConnectionRow>, CredentialError> {
-        let mut attempt = 1;
-        loop {
-            match lock
-                .save_refreshed(id, sealed, seen, self.clock.now())
-                .await
-            {
-                Ok(saved) => return Ok(saved),
-                Err(error) if attempt < SAVE_ATTEMPTS => {
-                    tracing::warn!(connection = %id, %error, attempt, "could not store refreshed tokens; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    tracing::error!(connection = %id, %error, "refreshed tokens could not be stored; the connection may need to be authorized again");
-                    return Err(error.into());
-                }
-            }
-        }
+        self.open(&row.id, Field::Refresh, sealed_refresh)
     }
 
     /// Waits for this process's other refresh of `id`, at most `lock_wait`.
@@ -247,23 +230,29 @@ impl Connections {
         })
     }
 
+    /// This process's refresh mutex for `id` if nobody holds it now.
+    pub(super) fn try_lock_locally(&self, id: &ConnectionId) -> Option<LocalGuard<'_>> {
+        let mutex = self
+            .refreshing
+            .lock()
+            .expect("the lock map is never poisoned")
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let guard = mutex.try_lock_owned().ok()?;
+        Some(LocalGuard {
+            owner: self,
+            id: id.clone(),
+            _guard: guard,
+        })
+    }
+
     /// Due when it expires within the margin: 60 s, or half the token's
     /// lifetime when that is shorter, so short-lived tokens are not refreshed
     /// on every call.
     fn is_due(&self, row: &ConnectionRow) -> bool {
         self.due_at(row)
             .is_some_and(|due_at| self.clock.now() >= due_at)
-    }
-
-    /// When the row's access token becomes due for a refresh; never for an
-    /// API key or a token without an expiry.
-    pub(super) fn due_at(&self, row: &ConnectionRow) -> Option<UnixTime> {
-        if row.kind != ConnectionKind::Oauth {
-            return None;
-        }
-        let expires_at = row.expires_at?;
-        let lifetime = expires_at - row.updated_at;
-        Some(expires_at - REFRESH_MARGIN_SECS.min(lifetime / 2).max(0))
     }
 }
 

@@ -1,13 +1,14 @@
 //! Connections: one row per connection id, credentials sealed.
 
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
-use super::{corrupt, ConnectionRow, RefreshLock, SealedCredential, Store, StoreError};
+use super::{corrupt, ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
 use crate::clock::UnixTime;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 
-const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at";
+pub(super) const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures";
 
 impl Store {
     pub async fn get_connection(
@@ -54,35 +55,55 @@ impl Store {
             .collect()
     }
 
-    /// Creates the connection or replaces its credential (a reconnect keeps
-    /// `created_at`), and marks it connected. One statement, so never half written.
-    pub async fn upsert_connection(
+    /// Creates the connection unless one with this id exists (`None` then),
+    /// marked connected.
+    pub async fn insert_connection(
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
+        upkeep: &Upkeep,
         now: UnixTime,
-    ) -> Result<ConnectionRow, StoreError> {
+    ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
-            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status,
-               scopes = excluded.scopes, token_type = excluded.token_type,
-               access_token = excluded.access_token, refresh_token = excluded.refresh_token,
-               expires_at = excluded.expires_at, updated_at = excluded.updated_at
+            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0)
+             ON CONFLICT (id) DO NOTHING
              RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(credential.kind.as_str())
-            .bind(ConnectionStatus::Connected.as_str())
-            .bind(credential.scopes.join(" "))
-            .bind(credential.token_type.as_str())
-            .bind(credential.sealed_access_token.as_slice())
-            .bind(credential.sealed_refresh_token.as_deref())
-            .bind(credential.expires_at)
+        let row = bind_credential(sqlx::query(&sql), id, credential)
             .bind(now)
-            .fetch_one(&self.pool)
+            .bind(upkeep.next_work_at)
+            .bind(upkeep.checked_at)
+            .fetch_optional(&self.pool)
             .await?;
-        decode_connection(&row)
+        row.as_ref().map(decode_connection).transpose()
+    }
+
+    /// Replaces the connection's credential if it is still exactly
+    /// `expected` (a reconnect keeps `created_at`), and marks it connected.
+    /// `None` when something else wrote it meanwhile.
+    pub async fn replace_connection(
+        &self,
+        id: &ConnectionId,
+        credential: &SealedCredential,
+        expected: &[u8],
+        upkeep: &Upkeep,
+        now: UnixTime,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "UPDATE connections SET kind = $2, status = $3, scopes = $4, token_type = $5,
+               access_token = $6, refresh_token = $7, expires_at = $8, updated_at = $9,
+               next_work_at = $10, last_checked_at = $11, last_error = NULL, failures = 0
+             WHERE id = $1 AND access_token = $12
+             RETURNING {COLUMNS}"
+        );
+        let row = bind_credential(sqlx::query(&sql), id, credential)
+            .bind(now)
+            .bind(upkeep.next_work_at)
+            .bind(upkeep.checked_at)
+            .bind(expected)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_connection).transpose()
     }
 
     /// Deletes the connection and returns what it held, or `None` if there was none.
@@ -120,74 +141,7 @@ impl Store {
     }
 }
 
-impl RefreshLock<'_> {
-    /// Reads the connection through the lock's own database session.
-    pub async fn get_connection(
-        &mut self,
-        id: &ConnectionId,
-    ) -> Result<Option<ConnectionRow>, StoreError> {
-        match &mut self.held {
-            Some(conn) => fetch_connection(&mut **conn, id).await,
-            None => fetch_connection(&self.store.pool, id).await,
-        }
-    }
-
-    /// Stores the answer of a refresh if the credential is still the one
-    /// that was refreshed (`expected`): a reconnect meanwhile wins. `None`
-    /// when it was not. A refresh answer without a refresh token keeps the
-    /// old one (RFC 6749 §6: the provider need not rotate it).
-    pub async fn save_refreshed(
-        &mut self,
-        id: &ConnectionId,
-        refreshed: &SealedCredential,
-        expected: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "UPDATE connections SET access_token = $2, refresh_token = COALESCE($3, refresh_token),
-               expires_at = $4, scopes = $5, token_type = $6, status = $7, updated_at = $8
-             WHERE id = $1 AND kind = 'oauth' AND access_token = $9
-             RETURNING {COLUMNS}"
-        );
-        let query = sqlx::query(&sql)
-            .bind(id.as_str())
-            .bind(refreshed.sealed_access_token.as_slice())
-            .bind(refreshed.sealed_refresh_token.as_deref())
-            .bind(refreshed.expires_at)
-            .bind(refreshed.scopes.join(" "))
-            .bind(refreshed.token_type.as_str())
-            .bind(ConnectionStatus::Connected.as_str())
-            .bind(now)
-            .bind(expected);
-        let row = match &mut self.held {
-            Some(conn) => query.fetch_optional(&mut **conn).await?,
-            None => query.fetch_optional(&self.store.pool).await?,
-        };
-        row.as_ref().map(decode_connection).transpose()
-    }
-
-    /// Marks the connection `needs_reauth` if its credential is still
-    /// `expected`; false when a reconnect replaced it meanwhile.
-    pub async fn mark_needs_reauth(
-        &mut self,
-        id: &ConnectionId,
-        expected: &[u8],
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let query = sqlx::query("UPDATE connections SET status = $2, updated_at = $3 WHERE id = $1 AND access_token = $4")
-            .bind(id.as_str())
-            .bind(ConnectionStatus::NeedsReauth.as_str())
-            .bind(now)
-            .bind(expected);
-        let done = match &mut self.held {
-            Some(conn) => query.execute(&mut **conn).await?,
-            None => query.execute(&self.store.pool).await?,
-        };
-        Ok(done.rows_affected() == 1)
-    }
-}
-
-async fn fetch_connection<'e, E: Executor<'e, Database = Any>>(
+pub(super) async fn fetch_connection<'e, E: Executor<'e, Database = Any>>(
     executor: E,
     id: &ConnectionId,
 ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -199,7 +153,7 @@ async fn fetch_connection<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(decode_connection).transpose()
 }
 
-fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
+pub(super) fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
     let id: String = row.try_get("id")?;
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
@@ -216,5 +170,27 @@ fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        next_work_at: row.try_get("next_work_at")?,
+        last_refreshed_at: row.try_get("last_refreshed_at")?,
+        last_checked_at: row.try_get("last_checked_at")?,
+        last_error: row.try_get("last_error")?,
+        failures: row.try_get("failures")?,
     })
+}
+
+/// Binds `$1` to `$8`: the id and the credential, in `COLUMNS` order.
+fn bind_credential<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    id: &'q ConnectionId,
+    credential: &'q SealedCredential,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(id.as_str())
+        .bind(credential.kind.as_str())
+        .bind(ConnectionStatus::Connected.as_str())
+        .bind(credential.scopes.join(" "))
+        .bind(credential.token_type.as_str())
+        .bind(credential.sealed_access_token.as_slice())
+        .bind(credential.sealed_refresh_token.as_deref())
+        .bind(credential.expires_at)
 }

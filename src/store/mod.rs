@@ -1,19 +1,21 @@
 //! Persistence. SQL lives here only, written once for SQLite and Postgres
 //! through sqlx's `Any` driver; what differs between the two (DDL, pragmas,
-//! the cross-process refresh lock) stays in `backend.rs`.
+//! how concurrent claims skip each other) stays in `backend.rs`.
 //!
 //! The store keeps credentials as opaque sealed bytes: it never sees a token.
 
 mod backend;
 mod connections;
 mod sessions;
+mod upkeep;
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool};
 
-pub use backend::{Backend, RefreshLock};
+pub use backend::Backend;
+pub use upkeep::{CheckRecord, SweepCounts};
 
 use crate::clock::UnixTime;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, ReturnTo};
@@ -23,8 +25,6 @@ use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, ReturnTo};
 pub enum StoreError {
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    #[error("timed out waiting for another refresh of this connection")]
-    LockTimeout,
     #[error("the database holds a row this version cannot read: {0}")]
     Corrupt(String),
     #[error("database migration failed: {0}")]
@@ -33,12 +33,6 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error {
-            // Postgres `lock_not_available`: the refresh lock's bounded wait ran out.
-            if db.code().as_deref() == Some("55P03") {
-                return StoreError::LockTimeout;
-            }
-        }
         StoreError::Unavailable(error.to_string())
     }
 }
@@ -56,6 +50,22 @@ pub struct ConnectionRow {
     pub expires_at: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+    /// When the background upkeep should next look at it (`None`: never).
+    pub next_work_at: Option<UnixTime>,
+    pub last_refreshed_at: Option<UnixTime>,
+    pub last_checked_at: Option<UnixTime>,
+    /// A short category of what last went wrong, never a provider's words.
+    pub last_error: Option<String>,
+    /// Transient refresh failures in a row.
+    pub failures: i64,
+}
+
+/// The upkeep bookkeeping written with a new credential.
+#[derive(Debug, Clone, Copy)]
+pub struct Upkeep {
+    pub next_work_at: Option<UnixTime>,
+    /// Set when the credential was just checked (an API key at save).
+    pub checked_at: Option<UnixTime>,
 }
 
 /// A credential to store, already sealed.

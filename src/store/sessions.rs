@@ -129,19 +129,6 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// Forgets single-use records that can no longer be used anyway.
-    pub async fn delete_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let states = sqlx::query("DELETE FROM consumed_flow_states WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        let sessions = sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(states.rows_affected() + sessions.rows_affected())
-    }
 }
 
 fn decode_session(row: &sqlx::any::AnyRow) -> Result<ConnectSessionRow, StoreError> {

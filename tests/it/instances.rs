@@ -137,14 +137,7 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
             .status(),
         StatusCode::OK
     );
-    // From now on every token is due as soon as it is issued, for both processes.
-    provider.set(|c| c.expires_in = 0);
-    survivor
-        .admin()
-        .post("/connections/k/refresh", serde_json::json!({}))
-        .await;
-
-    // A second process starts a refresh that hangs at the provider, holding the lock.
+    // A second process starts a refresh that hangs at the provider, holding the lease.
     provider.set(|c| c.token_delay = Duration::from_secs(30));
     let mut doomed = tokio::process::Command::new(env!("CARGO_BIN_EXE_emailoctopus-connect"))
         .args(&args)
@@ -163,14 +156,14 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
     let doomed_url = listening.strip_prefix("listening on ").unwrap().to_owned();
     let hanging = tokio::spawn(async move {
         reqwest::Client::new()
-            .get(format!("{doomed_url}/connections/k/access-token"))
+            .post(format!("{doomed_url}/connections/k/refresh"))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
     });
     // Wait until its refresh request is at the provider.
     let started = Instant::now();
-    while provider.token_requests("refresh_token").len() < 2 {
+    while provider.token_requests("refresh_token").is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the doomed refresh never started"
@@ -180,16 +173,28 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
     doomed.start_kill().unwrap();
     doomed.wait().await.unwrap();
     let _ = hanging.await;
-
     provider.set(|c| c.token_delay = Duration::ZERO);
+
+    // Reading the credential never waits for the dead process.
     let started = Instant::now();
     let (status, body) = survivor.admin().get("/connections/k/access-token").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Its lease runs out (at most the refresh timeout and a margin) and a
+    // refresh goes through.
+    survivor.clock.advance(Duration::from_secs(66));
+    let started = Instant::now();
+    let (status, body) = survivor
+        .admin()
+        .post("/connections/k/refresh", serde_json::json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "waited {:?} for a dead process's lock",
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?} for a dead process's lease",
         started.elapsed()
     );
+    assert_eq!(provider.token_requests("refresh_token").len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

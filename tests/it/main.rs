@@ -16,5 +16,7 @@ mod provider_faults;
 mod proxy;
 mod refresh;
 mod revocation;
+mod slow_provider;
 mod storage;
+mod upkeep;
 mod webhooks;

@@ -1,73 +1,18 @@
 //! Webhooks: signed, retried a bounded number of times, never in the way.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use emailoctopus_connect::webhooks::sign;
 
+use crate::support::receiver::{Receiver, SECRET};
 use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
-
-const SECRET: &str = "webhook-secret-for-tests";
-
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    failing: Arc<Mutex<bool>>,
-}
-
-impl Receiver {
-    async fn start(&self) -> String {
-        let me = self.clone();
-        let router = Router::new().route(
-            "/hook",
-            post(move |headers: HeaderMap, body: Bytes| {
-                let me = me.clone();
-                async move {
-                    me.received.lock().unwrap().push((headers, body));
-                    if *me.failing.lock().unwrap() {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::NO_CONTENT
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        url
-    }
-
-    async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
-        for _ in 0..500 {
-            let received = self.received.lock().unwrap().clone();
-            if received.len() >= count {
-                return received
-                    .iter()
-                    .map(|(_, body)| serde_json::from_slice(body).unwrap())
-                    .collect();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "only {} webhooks arrived",
-            self.received.lock().unwrap().len()
-        );
-    }
-}
 
 async fn start(receiver: &Receiver) -> (FakeProvider, TestDb, TestApp) {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
     let mut args = provider.args();
     args.push(format!("--token-encryption-key={}", new_key()));
-    args.push(format!("--webhook-url={}", receiver.start().await));
-    args.push(format!("--webhook-secret={SECRET}"));
-    args.push("--webhook-retry-base-ms=10".into());
+    args.extend(receiver.args().await);
     let app = TestApp::start(&db, &args).await;
     (provider, db, app)
 }

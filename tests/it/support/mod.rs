@@ -4,13 +4,16 @@
 pub mod browser;
 pub mod cut;
 pub mod provider;
+pub mod receiver;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use emailoctopus_connect::app::App;
 use emailoctopus_connect::clock::Clock;
 use emailoctopus_connect::config::Cli;
+use emailoctopus_connect::maintenance::{Maintenance, PassReport};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -213,6 +216,7 @@ pub fn new_key() -> String {
 pub struct TestApp {
     pub url: String,
     pub clock: Clock,
+    maintenance: Arc<Maintenance>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -223,15 +227,26 @@ impl TestApp {
         Self::start_on(&db.url, args).await
     }
 
-    /// Starts the server on the database at `database_url`.
+    /// Starts the server on the database at `database_url`. `args` may
+    /// replace the test defaults (a short provider timeout, upkeep passes
+    /// only when a test runs one).
     pub async fn start_on(database_url: &str, args: &[String]) -> Self {
         let mut argv = vec![
             "emailoctopus-connect".to_owned(),
             "--listen-addr=127.0.0.1:0".to_owned(),
             format!("--database-url={database_url}"),
             format!("--admin-token={ADMIN_TOKEN}"),
-            "--provider-timeout-secs=2".to_owned(),
         ];
+        for default in [
+            "--provider-timeout-secs=2",
+            // Upkeep passes run when a test calls `upkeep()`, not on a timer.
+            "--maintenance-interval-secs=86400",
+        ] {
+            let flag = default.split('=').next().unwrap();
+            if !args.iter().any(|a| a.starts_with(flag)) {
+                argv.push(default.to_owned());
+            }
+        }
         argv.extend(args.iter().cloned());
         Self::start_argv(argv).await
     }
@@ -243,6 +258,7 @@ impl TestApp {
             "--sandbox".to_owned(),
             "--listen-addr=127.0.0.1:0".to_owned(),
             format!("--admin-token={ADMIN_TOKEN}"),
+            "--maintenance-interval-secs=86400".to_owned(),
         ];
         argv.extend(args.iter().map(|a| a.to_string()));
         Self::start_argv(argv).await
@@ -260,6 +276,7 @@ impl TestApp {
         let clock = Clock::default();
         let app = App::build_with_clock(config, clock.clone()).await.unwrap();
         let url = format!("http://{}", app.local_addr());
+        let maintenance = app.maintenance();
         let (shutdown, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
@@ -267,6 +284,7 @@ impl TestApp {
         Self {
             url,
             clock,
+            maintenance,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -279,6 +297,11 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// Runs one pass of the background upkeep now.
+    pub async fn upkeep(&self) -> PassReport {
+        self.maintenance.pass().await
     }
 
     pub fn at(&self, path: &str) -> String {

@@ -1,0 +1,143 @@
+//! What a refresh's answer does to the stored connection: new tokens are
+//! kept (or revoked when a reconnect or delete won meanwhile), a refused
+//! grant needs a person, and any other failure is only counted.
+
+use std::time::Duration;
+
+use super::{Connections, Credential, CredentialError};
+use crate::clock::UnixTime;
+use crate::domain::ConnectionId;
+use crate::oauth::{OAuthError, TokenSet};
+use crate::store::{ConnectionRow, SealedCredential};
+use crate::webhooks::Event;
+
+/// Attempts to store a refresh answer before giving up on it.
+const SAVE_ATTEMPTS: u32 = 3;
+
+/// `last_error` and the webhook's reason when the provider refuses a refresh.
+const REFRESH_REJECTED: &str = "refresh_rejected";
+
+impl Connections {
+    /// Stores the provider's answer before anyone is handed the new access
+    /// token, so a rotated refresh token is never lost. When a reconnect or
+    /// delete won meanwhile, the tokens just given are revoked (nobody
+    /// holds them) and the newer state is the answer.
+    pub(super) async fn keep_refreshed(
+        &self,
+        row: &ConnectionRow,
+        tokens: TokenSet,
+    ) -> Result<Credential, CredentialError> {
+        self.metrics.refresh("ok");
+        let id = &row.id;
+        let sealed = self.seal_tokens(id, &tokens, row.scopes.clone());
+        let next = self.ahead_due_at(sealed.expires_at, self.clock.now(), true);
+        match self
+            .save_refreshed(id, &sealed, &row.sealed_access_token, next)
+            .await?
+        {
+            Some(saved) => {
+                if row.failures > 0 || row.last_error.is_some() {
+                    tracing::info!(connection = %id, "refresh works again");
+                }
+                self.usable(&saved)
+            }
+            None => {
+                tracing::info!(connection = %id, "a reconnect or delete won over this refresh; revoking what it was given");
+                self.revoke_unsaved(id, tokens);
+                self.usable(&self.stored(id).await?)
+            }
+        }
+    }
+
+    /// The provider answered `invalid_grant`: a person must connect again,
+    /// unless a reconnect replaced the refused grant meanwhile.
+    pub(super) async fn refresh_rejected(
+        &self,
+        row: &ConnectionRow,
+    ) -> Result<Credential, CredentialError> {
+        self.metrics.refresh("invalid_grant");
+        let id = &row.id;
+        let marked = self
+            .store
+            .mark_needs_reauth(
+                id,
+                &row.sealed_access_token,
+                REFRESH_REJECTED,
+                self.clock.now(),
+            )
+            .await?;
+        if !marked {
+            return self.usable(&self.stored(id).await?);
+        }
+        tracing::info!(connection = %id, reason = REFRESH_REJECTED, "connection needs re-authorization");
+        self.webhooks
+            .emit_needs_reauth(id, row.kind, REFRESH_REJECTED);
+        Err(CredentialError::NeedsReauth)
+    }
+
+    /// Any other failure leaves the connection as it was; it is counted, and
+    /// a run of them is announced once.
+    pub(super) async fn refresh_failed(
+        &self,
+        row: &ConnectionRow,
+        error: OAuthError,
+    ) -> CredentialError {
+        let (outcome, category) = match &error {
+            OAuthError::Timeout => ("timeout", "provider_timeout"),
+            OAuthError::Refused { .. } => ("refused", "provider_refused"),
+            OAuthError::Failed(_) => ("failed", "provider_unavailable"),
+        };
+        self.metrics.refresh(outcome);
+        let now = self.clock.now();
+        let recorded = self
+            .store
+            .record_refresh_failure(
+                &row.id,
+                &row.sealed_access_token,
+                category,
+                Self::retry_at(now, row.failures + 1),
+            )
+            .await;
+        match recorded {
+            Ok(Some(failures)) if failures == i64::from(self.upkeep.failing_after) => {
+                tracing::warn!(connection = %row.id, failures, last_error = category, "refresh keeps failing");
+                self.webhooks.emit(Event::RefreshFailing, &row.id, row.kind);
+            }
+            Ok(_) => {}
+            Err(store_error) => {
+                tracing::warn!(connection = %row.id, error = %store_error, "could not record a failed refresh");
+            }
+        }
+        error.into()
+    }
+
+    /// The provider has already rotated the refresh token: a database hiccup
+    /// must not lose the new one, so the write is tried a few times.
+    async fn save_refreshed(
+        &self,
+        id: &ConnectionId,
+        sealed: &SealedCredential,
+        seen: &[u8],
+        next_work_at: Option<UnixTime>,
+    ) -> Result<Option<ConnectionRow>, CredentialError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .store
+                .save_refreshed(id, sealed, seen, next_work_at, self.clock.now())
+                .await
+            {
+                Ok(saved) => return Ok(saved),
+                Err(error) if attempt < SAVE_ATTEMPTS => {
+                    tracing::warn!(connection = %id, %error, attempt, "could not store refreshed tokens; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    tracing::error!(connection = %id, %error, "refreshed tokens could not be stored; the connection may need to be authorized again");
+                    return Err(error.into());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Saving a new credential over whatever the connection held: never
+//! overwriting a write that happened meanwhile unseen, so the grant it
+//! replaces is always known, and revoked at the provider.
+
+use std::sync::Arc;
+
+use super::{Connections, CredentialError};
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::store::{ConnectionRow, SealedCredential, Upkeep};
+use crate::webhooks::Event;
+
+impl Connections {
+    /// Stores `credential` as the connection's, connected. A replaced OAuth
+    /// grant is revoked in the background; a connection that needed a person
+    /// and is connected again is announced as recovered.
+    pub(super) async fn replace(
+        self: &Arc<Self>,
+        id: &ConnectionId,
+        credential: &SealedCredential,
+        upkeep: Upkeep,
+    ) -> Result<ConnectionRow, CredentialError> {
+        let (row, replaced) = self.write_over(id, credential, upkeep).await?;
+        self.forget(id);
+        self.webhooks.emit(Event::Created, id, row.kind);
+        if let Some(old) = replaced {
+            if old.status == ConnectionStatus::NeedsReauth {
+                tracing::info!(connection = %id, kind = row.kind.as_str(), "connection recovered: connected again");
+                self.webhooks.emit(Event::Recovered, id, row.kind);
+            }
+            if old.kind == ConnectionKind::Oauth {
+                let this = Arc::clone(self);
+                tokio::spawn(async move {
+                    let outcome = this.revoke(&old).await;
+                    tracing::info!(connection = %old.id, ?outcome, "revoked the grant a reconnect replaced");
+                });
+            }
+        }
+        Ok(row)
+    }
+
+    /// Inserts, or replaces exactly the credential last read; tried again
+    /// when another write slipped in between. The row written, and the one
+    /// it replaced.
+    async fn write_over(
+        &self,
+        id: &ConnectionId,
+        credential: &SealedCredential,
+        upkeep: Upkeep,
+    ) -> Result<(ConnectionRow, Option<ConnectionRow>), CredentialError> {
+        loop {
+            let now = self.clock.now();
+            match self.store.get_connection(id).await? {
+                None => {
+                    if let Some(row) = self
+                        .store
+                        .insert_connection(id, credential, &upkeep, now)
+                        .await?
+                    {
+                        return Ok((row, None));
+                    }
+                }
+                Some(old) => {
+                    if let Some(row) = self
+                        .store
+                        .replace_connection(id, credential, &old.sealed_access_token, &upkeep, now)
+                        .await?
+                    {
+                        return Ok((row, Some(old)));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Refresh leases, what a refresh or a key check found, the background
+//! loop's claims of due rows, and sweeps of records that only grow.
+//!
+//! A lease is a row's `lease_until`/`lease_owner`: taken and given back in
+//! single statements, so no pooled connection is held while the provider
+//! answers, and it expires by itself when its holder dies.
+
+use sqlx::Row;
+
+use super::connections::{decode_connection, COLUMNS};
+use super::{ConnectionRow, SealedCredential, Store, StoreError};
+use crate::clock::UnixTime;
+use crate::domain::{ConnectionId, ConnectionStatus};
+
+/// What a key check (or an API answer about a key) leaves on its row.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckRecord<'a> {
+    pub status: ConnectionStatus,
+    pub last_error: Option<&'a str>,
+    pub next_work_at: Option<UnixTime>,
+}
+
+/// Rows deleted by one sweep, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepCounts {
+    pub consumed_flow_states: u64,
+    pub connect_sessions: u64,
+}
+
+/// A lease is free when nobody holds it, its holder's time ran out, or it is ours.
+const LEASE_FREE: &str = "(lease_until IS NULL OR lease_until <= $3 OR lease_owner = $4)";
+
+impl Store {
+    /// Takes the refresh lease on `id` until `until` if its credential is
+    /// still `seen` and nobody else holds it; the row, or `None`.
+    pub async fn claim_refresh(
+        &self,
+        id: &ConnectionId,
+        seen: &[u8],
+        now: UnixTime,
+        owner: &str,
+        until: UnixTime,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "UPDATE connections SET lease_until = $5, lease_owner = $4
+             WHERE id = $1 AND access_token = $2 AND {LEASE_FREE}
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(seen)
+            .bind(now)
+            .bind(owner)
+            .bind(until)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_connection).transpose()
+    }
+
+    /// Gives the lease back (if it is still ours) and says when to look again.
+    pub async fn release_lease(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        next_work_at: Option<UnixTime>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connections SET lease_until = NULL, lease_owner = NULL, next_work_at = $3 WHERE id = $1 AND lease_owner = $2")
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(next_work_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the answer of a refresh if the credential is still the one
+    /// that was refreshed (`expected`): a reconnect or delete meanwhile wins,
+    /// and then `None`. An answer without a refresh token keeps the old one
+    /// (RFC 6749 §6: the provider need not rotate it). Gives the lease back.
+    pub async fn save_refreshed(
+        &self,
+        id: &ConnectionId,
+        refreshed: &SealedCredential,
+        expected: &[u8],
+        next_work_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "UPDATE connections SET access_token = $2, refresh_token = COALESCE($3, refresh_token),
+               expires_at = $4, scopes = $5, token_type = $6, status = $7, updated_at = $8,
+               last_refreshed_at = $8, last_error = NULL, failures = 0, next_work_at = $10,
+               lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND kind = 'oauth' AND access_token = $9
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(refreshed.sealed_access_token.as_slice())
+            .bind(refreshed.sealed_refresh_token.as_deref())
+            .bind(refreshed.expires_at)
+            .bind(refreshed.scopes.join(" "))
+            .bind(refreshed.token_type.as_str())
+            .bind(ConnectionStatus::Connected.as_str())
+            .bind(now)
+            .bind(expected)
+            .bind(next_work_at)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode_connection).transpose()
+    }
+
+    /// Marks the connection `needs_reauth` for `reason` if its credential is
+    /// still `expected`; false when a reconnect replaced it meanwhile.
+    pub async fn mark_needs_reauth(
+        &self,
+        id: &ConnectionId,
+        expected: &[u8],
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = $2, updated_at = $3, last_error = $5,
+               next_work_at = NULL, lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND access_token = $4",
+        )
+        .bind(id.as_str())
+        .bind(ConnectionStatus::NeedsReauth.as_str())
+        .bind(now)
+        .bind(expected)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Counts a transient refresh failure (if the credential is still
+    /// `expected`), gives the lease back and says when to try again; the
+    /// failures in a row so far, or `None` when the row changed meanwhile.
+    pub async fn record_refresh_failure(
+        &self,
+        id: &ConnectionId,
+        expected: &[u8],
+        error: &str,
+        retry_at: UnixTime,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE connections SET failures = failures + 1, last_error = $3, next_work_at = $4,
+               lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND access_token = $2
+             RETURNING failures",
+        )
+        .bind(id.as_str())
+        .bind(expected)
+        .bind(error)
+        .bind(retry_at)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("failures")).transpose()?)
+    }
+
+    /// Records what a key check found, if the key is still `expected` and
+    /// the status still `was`; `updated_at` moves only when the status does.
+    /// False when the row changed meanwhile.
+    pub async fn record_check(
+        &self,
+        id: &ConnectionId,
+        expected: &[u8],
+        was: ConnectionStatus,
+        record: CheckRecord<'_>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET status = $4, last_error = $5, next_work_at = $6,
+               last_checked_at = $7, updated_at = CASE WHEN status = $4 THEN updated_at ELSE $7 END,
+               lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND access_token = $2 AND status = $3",
+        )
+        .bind(id.as_str())
+        .bind(expected)
+        .bind(was.as_str())
+        .bind(record.status.as_str())
+        .bind(record.last_error)
+        .bind(record.next_work_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Leases up to `limit` rows due for upkeep (`next_work_at <= now`,
+    /// most overdue first) to `owner` until `until`, skipping rows another
+    /// process holds or is claiming; their ids.
+    pub async fn claim_due(
+        &self,
+        now: UnixTime,
+        owner: &str,
+        until: UnixTime,
+        limit: i64,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        // The lease test is repeated outside the subquery: on Postgres a row
+        // that another claimer leased a moment ago is re-checked there.
+        let sql = format!(
+            "UPDATE connections SET lease_until = $4, lease_owner = $3
+             WHERE id IN (SELECT id FROM connections
+                          WHERE next_work_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+                          ORDER BY next_work_at LIMIT $1 {skip})
+               AND (lease_until IS NULL OR lease_until <= $2)
+             RETURNING id",
+            skip = self.backend.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .bind(now)
+            .bind(owner)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                ConnectionId::parse(&id).map_err(|_| super::corrupt("connection id"))
+            })
+            .collect()
+    }
+
+    /// How late the most overdue upkeep is at `now`, in seconds (0 when none is due).
+    pub async fn upkeep_lag(&self, now: UnixTime) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_work_at) AS oldest FROM connections WHERE next_work_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        Ok(oldest.map_or(0, |oldest| now - oldest))
+    }
+
+    /// Deletes up to `limit` expired rows of each single-use table.
+    pub async fn sweep_expired(
+        &self,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<SweepCounts, StoreError> {
+        let states = sqlx::query(
+            "DELETE FROM consumed_flow_states WHERE state_hash IN
+               (SELECT state_hash FROM consumed_flow_states WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        let sessions = sqlx::query(
+            "DELETE FROM connect_sessions WHERE token_hash IN
+               (SELECT token_hash FROM connect_sessions WHERE expires_at < $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(SweepCounts {
+            consumed_flow_states: states.rows_affected(),
+            connect_sessions: sessions.rows_affected(),
+        })
+    }
+
+    /// Rows in the tables that sweeps keep small.
+    pub async fn swept_table_rows(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM consumed_flow_states) AS states,
+                    (SELECT COUNT(*) FROM connect_sessions) AS sessions",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(vec![
+            ("consumed_flow_states", row.try_get("states")?),
+            ("connect_sessions", row.try_get("sessions")?),
+        ])
+    }
+}
