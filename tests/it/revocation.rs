@@ -1,14 +1,116 @@
-//! Delete revokes at the provider (RFC 7009) and deletes, even when revocation fails.
+//! No credential is left alive unrecorded: delete revokes at the provider
+//! (RFC 7009) and deletes, even when revocation fails; a reconnect revokes
+//! the grant it replaces; a refresh whose answer loses the race to a
+//! reconnect or a delete revokes the tokens it was given.
+
+use std::time::Duration;
 
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{start, Backend, TokenAnswer};
+use crate::support::{start, Backend, FakeProvider, TestApp, TokenAnswer};
 
 on_both_backends!(
     delete_revokes_the_refresh_token,
-    delete_still_deletes_when_revocation_fails
+    delete_still_deletes_when_revocation_fails,
+    a_reconnect_revokes_the_grant_it_replaces,
+    a_refresh_that_loses_to_a_reconnect_revokes_what_it_was_given,
+    a_refresh_that_loses_to_a_delete_revokes_what_it_was_given,
 );
+
+/// Waits until the provider has had `n` revocation requests.
+async fn revocations(provider: &FakeProvider, n: usize) {
+    for _ in 0..500 {
+        if provider.recorded("/revoke").len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("only {} revocations", provider.recorded("/revoke").len());
+}
+
+async fn a_reconnect_revokes_the_grant_it_replaces(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    assert_eq!(app.connect("again").await.status(), StatusCode::OK);
+    let (_, first_grant) = provider.live_tokens();
+    assert_eq!(app.connect("again").await.status(), StatusCode::OK);
+    revocations(&provider, 1).await;
+    let revoke = &provider.recorded("/revoke")[0];
+    assert_eq!(revoke.form["token"], first_grant[0]);
+    assert_eq!(revoke.form["token_type_hint"], "refresh_token");
+    let (_, live_refresh) = provider.live_tokens();
+    assert_eq!(live_refresh.len(), 1, "only the new grant is alive");
+    // The new grant works.
+    app.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        app.admin().get("/connections/again/access-token").await.0,
+        StatusCode::OK
+    );
+
+    // An API key that replaces a grant revokes it too; one replaced by a grant is never sent.
+    app.connect_api_key("again").await;
+    revocations(&provider, 2).await;
+    assert_eq!(app.connect("again").await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(provider.recorded("/revoke").len(), 2);
+    assert_eq!(provider.live_tokens().1.len(), 1);
+}
+
+/// Starts a refresh of `id` whose answer the provider holds back after
+/// issuing it; returns once the provider has issued it.
+async fn refresh_answered_late(
+    provider: &FakeProvider,
+    app: &TestApp,
+    id: &str,
+) -> tokio::task::JoinHandle<(StatusCode, serde_json::Value)> {
+    provider.set(|c| c.refresh_answer_delay = Duration::from_millis(800));
+    let admin = app.admin();
+    let path = format!("/connections/{id}/refresh");
+    let refreshing = tokio::spawn(async move { admin.post(&path, serde_json::json!({})).await });
+    while provider.token_requests("refresh_token").is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Issued (the request is recorded before it is answered): give it a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    refreshing
+}
+
+async fn a_refresh_that_loses_to_a_reconnect_revokes_what_it_was_given(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    assert_eq!(app.connect("race").await.status(), StatusCode::OK);
+    let refreshing = refresh_answered_late(&provider, &app, "race").await;
+    assert_eq!(app.connect("race").await.status(), StatusCode::OK);
+    let (_, reconnected) = app.admin().get("/connections/race/access-token").await;
+    let (status, answer) = refreshing.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["access_token"], reconnected["access_token"]);
+    // The grant the reconnect replaced, and both tokens the refresh got.
+    revocations(&provider, 3).await;
+    let (live_access, live_refresh) = provider.live_tokens();
+    assert_eq!(live_refresh.len(), 1, "{live_refresh:?}");
+    assert!(live_access.contains(&reconnected["access_token"].as_str().unwrap().to_owned()));
+    let hints: Vec<String> = provider
+        .recorded("/revoke")
+        .iter()
+        .map(|r| r.form["token_type_hint"].clone())
+        .collect();
+    assert!(hints.contains(&"access_token".to_owned()), "{hints:?}");
+}
+
+async fn a_refresh_that_loses_to_a_delete_revokes_what_it_was_given(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    assert_eq!(app.connect("gone").await.status(), StatusCode::OK);
+    let refreshing = refresh_answered_late(&provider, &app, "gone").await;
+    let deleted = app.admin().delete("/connections/gone").await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(deleted.headers()["x-revocation"], "revoked");
+    assert_eq!(refreshing.await.unwrap().0, StatusCode::NOT_FOUND);
+    revocations(&provider, 3).await;
+    assert!(
+        provider.live_tokens().1.is_empty(),
+        "no refresh token of the deleted connection is alive"
+    );
+}
 
 async fn delete_revokes_the_refresh_token(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;

@@ -64,6 +64,9 @@ pub struct Control {
     pub token_delay: Duration,
     /// Overrides `token_answer` and `token_delay` for refresh_token grants only.
     pub refresh_override: Option<(TokenAnswer, Duration)>,
+    /// A refresh is done at once (the old refresh token retired, new tokens
+    /// live), and its answer held back this long: a race on the way back.
+    pub refresh_answer_delay: Duration,
     pub revoke_status: u16,
     pub expires_in: i64,
     /// Send `iss` in authorization responses (RFC 9207), and which value.
@@ -92,6 +95,7 @@ impl FakeProvider {
             token_answer: TokenAnswer::Issue,
             token_delay: Duration::ZERO,
             refresh_override: None,
+            refresh_answer_delay: Duration::ZERO,
             revoke_status: 200,
             expires_in: 3600,
             iss: None,
@@ -280,43 +284,55 @@ async fn token(
         }
         TokenAnswer::Issue | TokenAnswer::IssueWithoutRefreshToken => {}
     }
-    let mut c = control.lock().unwrap();
-    match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => {
-            let Some((challenge, redirect_uri)) =
-                form.get("code").and_then(|code| c.codes.remove(code))
-            else {
-                return oauth_error(400, "invalid_grant");
-            };
-            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            let pkce_ok = c.ignore_pkce || computed == challenge;
-            if !pkce_ok || form.get("redirect_uri") != Some(&redirect_uri) {
-                return oauth_error(400, "invalid_grant");
+    let issued = (|| -> Result<(serde_json::Value, Duration), (u16, &str)> {
+        let mut c = control.lock().unwrap();
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => {
+                let Some((challenge, redirect_uri)) =
+                    form.get("code").and_then(|code| c.codes.remove(code))
+                else {
+                    return Err((400, "invalid_grant"));
+                };
+                let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+                let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                let pkce_ok = c.ignore_pkce || computed == challenge;
+                if !pkce_ok || form.get("redirect_uri") != Some(&redirect_uri) {
+                    return Err((400, "invalid_grant"));
+                }
             }
-        }
-        Some("refresh_token") => {
-            let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let Some(index) = c.live_refresh_tokens.iter().position(|t| *t == presented) else {
-                return oauth_error(400, "invalid_grant");
-            };
-            if !matches!(answer, TokenAnswer::IssueWithoutRefreshToken) {
-                c.live_refresh_tokens.remove(index);
+            Some("refresh_token") => {
+                let presented = form.get("refresh_token").cloned().unwrap_or_default();
+                let Some(index) = c.live_refresh_tokens.iter().position(|t| *t == presented) else {
+                    return Err((400, "invalid_grant"));
+                };
+                if !matches!(answer, TokenAnswer::IssueWithoutRefreshToken) {
+                    c.live_refresh_tokens.remove(index);
+                }
             }
+            _ => return Err((400, "unsupported_grant_type")),
         }
-        _ => return oauth_error(400, "unsupported_grant_type"),
-    }
-    c.counter += 1;
-    let n = c.counter;
-    let access = format!("at-{n}-secret-access-token");
-    let refresh = format!("rt-{n}-secret-refresh-token");
-    c.live_access_tokens.push(access.clone());
-    let mut body =
-        json!({ "access_token": access, "token_type": "Bearer", "expires_in": c.expires_in });
-    if !matches!(answer, TokenAnswer::IssueWithoutRefreshToken) {
-        c.live_refresh_tokens.push(refresh.clone());
-        body["refresh_token"] = json!(refresh);
-    }
+        c.counter += 1;
+        let n = c.counter;
+        let access = format!("at-{n}-secret-access-token");
+        let refresh = format!("rt-{n}-secret-refresh-token");
+        c.live_access_tokens.push(access.clone());
+        let mut body =
+            json!({ "access_token": access, "token_type": "Bearer", "expires_in": c.expires_in });
+        if !matches!(answer, TokenAnswer::IssueWithoutRefreshToken) {
+            c.live_refresh_tokens.push(refresh.clone());
+            body["refresh_token"] = json!(refresh);
+        }
+        let held_back = match form.get("grant_type").map(String::as_str) {
+            Some("refresh_token") => c.refresh_answer_delay,
+            _ => Duration::ZERO,
+        };
+        Ok((body, held_back))
+    })();
+    let (body, held_back) = match issued {
+        Ok(issued) => issued,
+        Err((status, code)) => return oauth_error(status, code),
+    };
+    tokio::time::sleep(held_back).await;
     Json(body).into_response()
 }
 
