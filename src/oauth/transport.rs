@@ -47,7 +47,47 @@ async fn send(
         answer = answer.header(name, value);
     }
     let body = read_capped(response, MAX_PROVIDER_ANSWER).await?;
-    answer
-        .body(body.to_vec())
-        .map_err(|_| TransportError::Build)
+    let body = with_readable_expires_in(&body).unwrap_or_else(|| body.to_vec());
+    answer.body(body).map_err(|_| TransportError::Build)
+}
+
+/// The oauth2 crate reads `expires_in` as an unsigned whole number, so a
+/// negative or fractional one would make the whole answer unreadable, after
+/// the provider has already rotated the refresh token. Such a value is read
+/// as 0 (and the minimum lifetime applies when the tokens are stored).
+/// `None` when the answer needs no change.
+fn with_readable_expires_in(body: &[u8]) -> Option<Vec<u8>> {
+    let mut answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let expires_in = answer.get_mut("expires_in")?;
+    if !expires_in.is_number() || expires_in.is_u64() {
+        return None;
+    }
+    let whole = expires_in.as_f64().map_or(0, |secs| secs.max(0.0) as u64);
+    *expires_in = serde_json::Value::from(whole);
+    serde_json::to_vec(&answer).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_readable_expires_in;
+
+    #[test]
+    fn negative_and_fractional_lifetimes_become_whole_seconds() {
+        let read = |body: &str| {
+            with_readable_expires_in(body.as_bytes()).map(|b| {
+                serde_json::from_slice::<serde_json::Value>(&b).unwrap()["expires_in"].clone()
+            })
+        };
+        assert_eq!(read(r#"{"expires_in":-5}"#), Some(0.into()));
+        assert_eq!(read(r#"{"expires_in":-1e300}"#), Some(0.into()));
+        assert_eq!(read(r#"{"expires_in":59.9}"#), Some(59.into()));
+        assert_eq!(read(r#"{"expires_in":3600}"#), None);
+        assert_eq!(
+            read(r#"{"expires_in":"soon"}"#),
+            None,
+            "not a number stays unusable"
+        );
+        assert_eq!(read(r#"{"access_token":"x"}"#), None);
+        assert_eq!(read("not json"), None);
+    }
 }
