@@ -1,13 +1,18 @@
 //! Connect sessions: single-use, 30-minute tokens that let one browser connect
 //! one connection. The app's backend creates them; the database keeps only
 //! their SHA-256, so a leaked database row cannot be used as a link.
+//!
+//! A session also remembers how its connect ended, so that the app's page can
+//! ask (`status`) instead of relying on the popup's `postMessage` alone.
 
+use serde::Serialize;
 use url::Url;
 
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{ConnectionId, ReturnTo};
-use crate::store::{ConnectSessionRow, Store, StoreError};
+use crate::domain::{ConnectionId, ConnectionKind, Origin, ReturnTo};
+use crate::oauth::FLOW_LIFETIME_SECS;
+use crate::store::{ConnectSessionRow, SessionRecord, Store, StoreError};
 
 pub const SESSION_LIFETIME_SECS: i64 = 30 * 60;
 
@@ -49,16 +54,37 @@ impl ConnectSessions {
         }
     }
 
+    /// A session whose connect ends on this server's page, or at `return_to`.
     pub async fn create(
         &self,
         connection_id: ConnectionId,
         return_to: Option<ReturnTo>,
+    ) -> Result<NewSession, StoreError> {
+        self.insert(connection_id, return_to, None).await
+    }
+
+    /// A session opened in a popup by a page on `origin`: its pages tell that
+    /// page how the connect ended.
+    pub async fn create_popup(
+        &self,
+        connection_id: ConnectionId,
+        origin: Origin,
+    ) -> Result<NewSession, StoreError> {
+        self.insert(connection_id, None, Some(origin)).await
+    }
+
+    async fn insert(
+        &self,
+        connection_id: ConnectionId,
+        return_to: Option<ReturnTo>,
+        popup_origin: Option<Origin>,
     ) -> Result<NewSession, StoreError> {
         let token = random_token();
         let expires_at = self.clock.now() + SESSION_LIFETIME_SECS;
         let row = ConnectSessionRow {
             connection_id,
             return_to,
+            popup_origin,
             expires_at,
         };
         self.store
@@ -78,11 +104,11 @@ impl ConnectSessions {
 
     /// The session behind `token` if it can still be used; does not use it up.
     pub async fn peek(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
-        if token.len() > MAX_TOKEN_LEN {
+        let Some(hash) = Self::hash(token) else {
             return Ok(None);
-        }
+        };
         self.store
-            .peek_connect_session(&sha256_hex(token.as_bytes()), self.clock.now())
+            .peek_connect_session(&hash.0, self.clock.now())
             .await
     }
 
@@ -132,11 +158,124 @@ impl ConnectSessions {
 
     /// Uses the session up: a second call with the same token gets `None`.
     pub async fn consume(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
-        if token.len() > MAX_TOKEN_LEN {
+        let Some(hash) = Self::hash(token) else {
             return Ok(None);
-        }
+        };
         self.store
-            .consume_connect_session(&sha256_hex(token.as_bytes()), self.clock.now())
+            .consume_connect_session(&hash.0, self.clock.now())
             .await
+    }
+
+    /// How a session is known inside the server: the SHA-256 of its token.
+    /// `None` for strings too long to be a token we made.
+    pub fn hash(token: &str) -> Option<SessionHash> {
+        (token.len() <= MAX_TOKEN_LEN).then(|| SessionHash(sha256_hex(token.as_bytes())))
+    }
+
+    /// Where the session behind `hash` stands, for its whole life, used or not.
+    pub async fn report(&self, hash: &SessionHash) -> Result<Option<SessionReport>, StoreError> {
+        let record = self.store.connect_session_record(&hash.0).await?;
+        Ok(record.map(|record| SessionReport::of(record, self.clock.now())))
+    }
+
+    /// Records how the session's connect ended; the first outcome stands.
+    pub async fn record(&self, hash: &SessionHash, outcome: Outcome) -> Result<(), StoreError> {
+        let (status, kind) = match outcome {
+            Outcome::Connected(kind) => (SessionStatus::Connected, Some(kind)),
+            Outcome::Declined => (SessionStatus::Declined, None),
+            Outcome::Failed => (SessionStatus::Failed, None),
+        };
+        self.store
+            .record_connect_session_outcome(&hash.0, status.as_str(), kind)
+            .await
+    }
+}
+
+/// The SHA-256 of a session token: safe to keep in a flow cookie or a log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SessionHash(String);
+
+/// How a connect that a session started ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Connected(ConnectionKind),
+    /// The user said no at the provider.
+    Declined,
+    /// Anything else that ended the flow without a connection.
+    Failed,
+}
+
+/// A session's status as the app's page may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Not used yet, or its flow is still under way.
+    Pending,
+    Connected,
+    Declined,
+    Failed,
+    /// The link ran out before it was used, or its flow was never finished.
+    Expired,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Connected => "connected",
+            Self::Declined => "declined",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn from_stored(raw: &str) -> Self {
+        match raw {
+            "connected" => Self::Connected,
+            "declined" => Self::Declined,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// Where a session stands, and who may be told.
+#[derive(Debug, Clone)]
+pub struct SessionReport {
+    pub status: SessionStatus,
+    pub connection_id: ConnectionId,
+    /// The kind of connection made; `None` until connected.
+    pub kind: Option<ConnectionKind>,
+    /// The app's origin for a popup session.
+    pub popup_origin: Option<Origin>,
+    /// The origin that may read the status cross-origin: the popup's opener,
+    /// or the origin of `return_to`.
+    pub app_origin: Option<Origin>,
+}
+
+impl SessionReport {
+    fn of(record: SessionRecord, now: UnixTime) -> Self {
+        let status = match (&record.outcome, record.used_at) {
+            (Some(outcome), _) => SessionStatus::from_stored(outcome),
+            // Used by /auth: the flow may still finish until it expires itself.
+            (None, Some(used_at)) if now < used_at + FLOW_LIFETIME_SECS => SessionStatus::Pending,
+            (None, Some(_)) => SessionStatus::Expired,
+            (None, None) if now < record.session.expires_at => SessionStatus::Pending,
+            (None, None) => SessionStatus::Expired,
+        };
+        let session = record.session;
+        let app_origin = session
+            .popup_origin
+            .clone()
+            .or_else(|| session.return_to.as_ref().and_then(ReturnTo::origin));
+        Self {
+            status,
+            connection_id: session.connection_id,
+            kind: record
+                .outcome_kind
+                .filter(|_| status == SessionStatus::Connected),
+            popup_origin: session.popup_origin,
+            app_origin,
+        }
     }
 }

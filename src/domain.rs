@@ -71,7 +71,7 @@ impl fmt::Display for ConnectionId {
 }
 
 /// How a connection authenticates at the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionKind {
     /// Tokens from the OAuth redirect flow, refreshed as they expire.
@@ -81,7 +81,7 @@ pub enum ConnectionKind {
 }
 
 /// Whether a connection's credential can still be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
     Connected,
@@ -223,6 +223,11 @@ impl ReturnTo {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// `None` only for a value that did not come from `parse`.
+    pub fn origin(&self) -> Option<Origin> {
+        Url::parse(&self.0).ok().map(|url| Origin(url.origin()))
     }
 }
 

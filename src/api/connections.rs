@@ -1,4 +1,4 @@
-//! Backend routes on connections and connect sessions.
+//! Backend routes on connections: list, show, fresh tokens, refresh, API keys, delete.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -8,15 +8,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use super::auth::AdminAuth;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::json_body;
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, Revocation};
-use crate::domain::{ConnectionId, IdError, ReturnTo};
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, IdError};
 use crate::state::AppState;
 
 /// The `{id}` of a connection route. An id that cannot exist (malformed,
@@ -39,115 +38,190 @@ pub(super) fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
     ConnectionId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 
-fn connection_json(c: &Connection) -> Value {
-    json!({
-        "id": c.id,
-        "kind": c.kind,
-        "status": c.status,
-        "scopes": c.scopes,
-        "expires_at": c.expires_at.map(rfc3339),
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-        "last_refreshed_at": c.last_refreshed_at.map(rfc3339),
-        "last_checked_at": c.last_checked_at.map(rfc3339),
-        "last_error": c.last_error,
+/// A connection as the backend API shows it: never a token or key.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionBody {
+    id: String,
+    kind: ConnectionKind,
+    status: ConnectionStatus,
+    scopes: Vec<String>,
+    /// RFC 3339; null for API keys.
+    expires_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// RFC 3339: the last refresh of an OAuth connection.
+    last_refreshed_at: Option<String>,
+    /// RFC 3339: the last background check of an API key.
+    last_checked_at: Option<String>,
+    /// A short category of the last failure; never a provider's words.
+    last_error: Option<String>,
+}
+
+impl From<&Connection> for ConnectionBody {
+    fn from(c: &Connection) -> Self {
+        Self {
+            id: c.id.to_string(),
+            kind: c.kind,
+            status: c.status,
+            scopes: c.scopes.clone(),
+            expires_at: c.expires_at.map(rfc3339),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            last_refreshed_at: c.last_refreshed_at.map(rfc3339),
+            last_checked_at: c.last_checked_at.map(rfc3339),
+            last_error: c.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionList {
+    connections: Vec<ConnectionBody>,
+}
+
+/// A credential ready to send as `Authorization: Bearer`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CredentialBody {
+    /// The OAuth access token, or the API key.
+    access_token: String,
+    token_type: String,
+    /// RFC 3339; null for API keys.
+    expires_at: Option<String>,
+}
+
+fn credential_body(credential: &Credential) -> Json<CredentialBody> {
+    Json(CredentialBody {
+        access_token: credential.secret.expose_secret().to_owned(),
+        token_type: credential.token_type.clone(),
+        expires_at: credential.expires_at.map(rfc3339),
     })
 }
 
-fn credential_json(credential: &Credential) -> Json<Value> {
-    Json(json!({
-        "access_token": credential.secret.expose_secret(),
-        "token_type": credential.token_type,
-        "expires_at": credential.expires_at.map(rfc3339),
+/// Every connection.
+#[utoipa::path(
+    get,
+    path = "/connections",
+    tag = "connections",
+    responses(
+        (status = 200, description = "Every connection", body = ConnectionList),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
+pub async fn list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+) -> Result<Json<ConnectionList>, ApiError> {
+    let connections = state.connections.list().await?;
+    Ok(Json(ConnectionList {
+        connections: connections.iter().map(ConnectionBody::from).collect(),
     }))
 }
 
-#[derive(Deserialize)]
-pub struct NewSession {
-    connection_id: String,
-    return_to: Option<String>,
-}
-
-pub async fn create_session(
-    _: AdminAuth,
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let request: NewSession = json_body::parse(&headers, body, &["connection_id", "return_to"])?;
-    let connection_id =
-        ConnectionId::parse(&request.connection_id).map_err(|e| ApiError::Invalid {
-            field: "connection_id",
-            reason: e.reason(),
-        })?;
-    let return_to = request
-        .return_to
-        .as_deref()
-        .map(|raw| ReturnTo::parse(raw, &state.return_to_origins))
-        .transpose()
-        .map_err(|e| ApiError::Invalid {
-            field: "return_to",
-            reason: e.reason(),
-        })?;
-    let session = state.sessions.create(connection_id, return_to).await?;
-    let answer = json!({
-        "token": session.token,
-        "connect_url": session.connect_url.as_str(),
-        "expires_at": rfc3339(session.expires_at),
-    });
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
-}
-
-pub async fn list(_: AdminAuth, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let connections = state.connections.list().await?;
-    Ok(Json(
-        json!({ "connections": connections.iter().map(connection_json).collect::<Vec<_>>() }),
-    ))
-}
-
+/// One connection.
+#[utoipa::path(
+    get,
+    path = "/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses(
+        (status = 200, description = "The connection", body = ConnectionBody),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn show(
     _: AdminAuth,
     State(state): State<AppState>,
     ConnectionPath(id): ConnectionPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionBody>, ApiError> {
     let connection = state
         .connections
         .get(&id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(connection_json(&connection)))
+    Ok(Json(ConnectionBody::from(&connection)))
 }
 
+/// A fresh access token (refreshed first when it expires within 60 s), or the API key.
+#[utoipa::path(
+    get,
+    path = "/connections/{id}/access-token",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses(
+        (status = 200, description = "A usable credential", body = CredentialBody),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed; the connection is unchanged", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider or the database did not answer in time", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn access_token(
     _: AdminAuth,
     State(state): State<AppState>,
     ConnectionPath(id): ConnectionPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialBody>, ApiError> {
     let credential = state.connections.fresh_credential(&id).await?;
-    Ok(credential_json(&credential))
+    Ok(credential_body(&credential))
 }
 
+/// Refreshes an OAuth connection now.
+#[utoipa::path(
+    post,
+    path = "/connections/{id}/refresh",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses(
+        (status = 200, description = "The new credential", body = CredentialBody),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An API key, or the provider answered invalid_grant (`connection_status: needs_reauth`)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed; the connection is unchanged", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider or the database did not answer in time", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn refresh(
     _: AdminAuth,
     State(state): State<AppState>,
     ConnectionPath(id): ConnectionPath,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CredentialBody>, ApiError> {
     let credential = state.connections.refresh_now(&id).await?;
-    Ok(credential_json(&credential))
+    Ok(credential_body(&credential))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ApiKey {
+    /// An EmailOctopus API key, 1 to 512 characters.
     api_key: String,
 }
 
+/// Stores an API key for the connection after checking it at the API.
+#[utoipa::path(
+    put,
+    path = "/connections/{id}/api-key",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    request_body = ApiKey,
+    responses(
+        (status = 200, description = "The connection, of kind api_key", body = ConnectionBody),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed id or key, or the API refused the key; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The API could not be reached; nothing stored", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn put_api_key(
     _: AdminAuth,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionBody>, ApiError> {
     // This route creates the connection, so a bad id is the caller's to fix (422).
     let id = id
         .ok()
@@ -168,9 +242,22 @@ pub async fn put_api_key(
         .connections
         .save_api_key(&id, SecretString::from(key))
         .await?;
-    Ok(Json(connection_json(&connection)))
+    Ok(Json(ConnectionBody::from(&connection)))
 }
 
+/// Revokes an OAuth connection's grant at `REVOKE_URL` (when set) and deletes it.
+#[utoipa::path(
+    delete,
+    path = "/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses(
+        (status = 204, description = "Deleted; `X-Revocation` says what the provider was told"),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn delete(
     _: AdminAuth,
     State(state): State<AppState>,

@@ -4,10 +4,11 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use super::proxy_path::PathError;
 use crate::connections::CredentialError;
+use crate::domain::ConnectionStatus;
 use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
@@ -18,6 +19,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("not found")]
     NotFound,
+    #[error("no such connect session")]
+    UnknownSession,
     /// A member (or the body, or a header) that is refused; the detail names
     /// it and says why in a fixed sentence, never repeating what was sent.
     #[error("invalid request: {field}: {reason}")]
@@ -47,6 +50,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => (S::UNAUTHORIZED, "Unauthorized", "Send Authorization: Bearer <ADMIN_TOKEN>.".into()),
             Self::NotFound => not_found(),
+            Self::UnknownSession => (S::NOT_FOUND, "Not found", "There is no such connect session.".into()),
             Self::Invalid { field, reason } => (S::UNPROCESSABLE_ENTITY, "Invalid request", format!("{field}: {reason}.")),
             Self::BadRequest(detail) => (S::BAD_REQUEST, "Bad request", (*detail).into()),
             Self::BadPath(detail) => (S::BAD_REQUEST, "Path refused", format!("{detail}; the proxy only forwards paths inside API_BASE_URL.")),
@@ -72,22 +76,35 @@ impl ApiError {
     }
 }
 
+/// An RFC 9457 problem: the body of every backend API error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// `needs_reauth` on the 409 of a refresh the provider answered `invalid_grant`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_status: Option<ConnectionStatus>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, detail) = self.problem();
         if status.is_server_error() {
             tracing::warn!(error = %self, "backend request failed");
         }
-        let mut body = json!({
-            "type": "about:blank",
-            "title": title,
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        if matches!(self, Self::Credential(CredentialError::NeedsReauth)) {
-            body["connection_status"] = json!("needs_reauth");
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let body = Problem {
+            problem_type: "about:blank".into(),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            connection_status: matches!(self, Self::Credential(CredentialError::NeedsReauth))
+                .then_some(ConnectionStatus::NeedsReauth),
+        };
+        let body = serde_json::to_string(&body).expect("a problem serialises");
+        let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

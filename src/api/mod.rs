@@ -1,12 +1,16 @@
 //! The backend API: connect sessions, connections, fresh tokens and the
-//! proxy, all behind the admin bearer (`AdminAuth`).
+//! proxy, behind the admin bearer (`AdminAuth`); beside them the two routes an
+//! app's page or tooling reads without it: a session's status (by its own
+//! token) and the OpenAPI document.
 
 mod auth;
 mod connections;
 pub mod error;
 mod json_body;
+mod openapi;
 mod proxy;
 pub mod proxy_path;
+mod sessions;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post, put};
@@ -18,7 +22,9 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/connect-sessions", post(connections::create_session))
+        .route("/openapi.json", get(openapi::document))
+        .route("/connect-sessions", post(sessions::create))
+        .route("/connect-sessions/status", get(sessions::status))
         .route("/connections", get(connections::list))
         .route(
             "/connections/{id}",

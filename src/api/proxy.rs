@@ -17,7 +17,7 @@ use url::Url;
 
 use super::auth::AdminAuth;
 use super::connections::connection_id;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::proxy_path;
 use crate::api_client::ForwardRequest;
 use crate::domain::{ConnectionId, ConnectionKind};
@@ -53,6 +53,28 @@ static PASSED_RESPONSE_HEADERS: [HeaderName; 6] = [
 /// EmailOctopus's rate-limit headers, passed through by prefix.
 const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
 
+/// Forwards a call to `API_BASE_URL/{path}` with the connection's credential.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/connections/{id}/api/{path}",
+    tag = "proxy",
+    params(
+        ("id" = String, Path, description = "The connection's id"),
+        ("path" = String, Path, description = "The API path, slashes included; dot segments, encoded slashes and backslashes are refused"),
+    ),
+    request_body(content = inline(serde_json::Value), description = "Passed on as it is, up to 10 MiB", content_type = "application/json"),
+    responses(
+        (status = "default", description = "The API's answer: its status and body, with Content-Type, Content-Length, Content-Encoding, ETag, Last-Modified, Retry-After and X-RateLimiting-* only", body = inline(serde_json::Value), content_type = "application/json"),
+        (status = 400, description = "A path that would leave API_BASE_URL", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The API or the provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The API did not answer in time", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("admin_bearer" = []))
+)]
 pub async fn forward(
     _: AdminAuth,
     State(state): State<AppState>,

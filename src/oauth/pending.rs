@@ -13,6 +13,7 @@ use oauth2::{CsrfToken, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::connect_sessions::SessionHash;
 use crate::crypto::{secrets_equal, sha256_hex, KeyRing};
 use crate::domain::{ConnectionId, ReturnTo};
 
@@ -27,6 +28,8 @@ pub struct PendingFlow {
     pub verifier: PkceCodeVerifier,
     pub connection_id: ConnectionId,
     pub return_to: Option<ReturnTo>,
+    /// The connect session that started the flow, to record how it ended.
+    pub session: Option<SessionHash>,
     pub expires_at: UnixTime,
 }
 
@@ -36,6 +39,8 @@ struct Sealed {
     verifier: String,
     connection_id: ConnectionId,
     return_to: Option<ReturnTo>,
+    #[serde(default)]
+    session: Option<SessionHash>,
     expires_at: UnixTime,
 }
 
@@ -67,6 +72,7 @@ impl PendingFlow {
             verifier: self.verifier.secret().clone(),
             connection_id: self.connection_id.clone(),
             return_to: self.return_to.clone(),
+            session: self.session.clone(),
             expires_at: self.expires_at,
         };
         let json = serde_json::to_vec(&payload).expect("a flow serialises");
@@ -105,6 +111,7 @@ impl PendingFlow {
             verifier: PkceCodeVerifier::new(payload.verifier),
             connection_id: payload.connection_id,
             return_to: payload.return_to,
+            session: payload.session,
             expires_at: payload.expires_at,
         })
     }
@@ -120,6 +127,7 @@ mod tests {
             verifier: PkceCodeVerifier::new("v".repeat(43)),
             connection_id: ConnectionId::parse("c1").unwrap(),
             return_to: None,
+            session: None,
             expires_at: now + FLOW_LIFETIME_SECS,
         }
     }

@@ -6,6 +6,7 @@
 
 mod backend;
 mod connections;
+mod session_outcomes;
 mod sessions;
 mod upkeep;
 
@@ -15,10 +16,11 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool};
 
 pub use backend::Backend;
+pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, ReturnTo};
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, Origin, ReturnTo};
 
 /// A store operation failed; the detail is for the log, never for an answer.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,8 @@ pub struct SealedCredential {
 pub struct ConnectSessionRow {
     pub connection_id: ConnectionId,
     pub return_to: Option<ReturnTo>,
+    /// Set for a popup session: the app's origin that its pages answer.
+    pub popup_origin: Option<Origin>,
     pub expires_at: UnixTime,
 }
 

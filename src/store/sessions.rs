@@ -6,7 +6,11 @@ use sqlx::Row;
 
 use super::{corrupt, ConnectSessionRow, Store, StoreError};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ReturnTo};
+use crate::domain::{ConnectionId, Origin, ReturnTo};
+
+/// How long a session is kept after it expires, so that its status can still
+/// be read: a flow started in its last minute may take ten more to finish.
+pub const SESSION_STATUS_RETENTION_SECS: i64 = 60 * 60;
 
 impl Store {
     pub async fn create_connect_session(
@@ -15,11 +19,13 @@ impl Store {
         session: &ConnectSessionRow,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO connect_sessions (token_hash, connection_id, return_to, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO connect_sessions (token_hash, connection_id, return_to, popup_origin, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(session.connection_id.as_str())
         .bind(session.return_to.as_ref().map(ReturnTo::as_str))
+        .bind(session.popup_origin.as_ref().map(Origin::serialize))
         .bind(session.expires_at)
         .execute(&self.pool)
         .await?;
@@ -33,7 +39,7 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<ConnectSessionRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT connection_id, return_to, expires_at FROM connect_sessions
+            "SELECT connection_id, return_to, popup_origin, expires_at FROM connect_sessions
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(token_hash)
@@ -52,7 +58,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE connect_sessions SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING connection_id, return_to, expires_at",
+             RETURNING connection_id, return_to, popup_origin, expires_at",
         )
         .bind(token_hash)
         .bind(now)
@@ -74,7 +80,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE connect_sessions SET key_attempts = key_attempts + 1
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND key_attempts < $3
-             RETURNING connection_id, return_to, expires_at, key_attempts",
+             RETURNING connection_id, return_to, popup_origin, expires_at, key_attempts",
         )
         .bind(token_hash)
         .bind(now)
@@ -131,13 +137,18 @@ impl Store {
     }
 }
 
-fn decode_session(row: &sqlx::any::AnyRow) -> Result<ConnectSessionRow, StoreError> {
+pub(super) fn decode_session(row: &sqlx::any::AnyRow) -> Result<ConnectSessionRow, StoreError> {
     let connection_id: String = row.try_get("connection_id")?;
     let return_to: Option<String> = row.try_get("return_to")?;
+    let popup_origin: Option<String> = row.try_get("popup_origin")?;
     Ok(ConnectSessionRow {
         connection_id: ConnectionId::parse(&connection_id)
             .map_err(|_| corrupt("session connection id"))?,
         return_to: return_to.map(ReturnTo::from_trusted),
+        popup_origin: popup_origin
+            .map(|o| Origin::parse(&o))
+            .transpose()
+            .map_err(|_| corrupt("session popup origin"))?,
         expires_at: row.try_get("expires_at")?,
     })
 }

@@ -8,6 +8,7 @@
 use sqlx::Row;
 
 use super::connections::{decode_connection, COLUMNS};
+use super::sessions::SESSION_STATUS_RETENTION_SECS;
 use super::{ConnectionRow, SealedCredential, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::domain::{ConnectionId, ConnectionStatus};
@@ -249,11 +250,13 @@ impl Store {
         .bind(limit)
         .execute(&self.pool)
         .await?;
+        // A session's status stays readable for a while after it can no longer
+        // be used: a flow started in its last minute may still be finishing.
         let sessions = sqlx::query(
             "DELETE FROM connect_sessions WHERE token_hash IN
                (SELECT token_hash FROM connect_sessions WHERE expires_at < $1 LIMIT $2)",
         )
-        .bind(now)
+        .bind(now - SESSION_STATUS_RETENTION_SECS)
         .bind(limit)
         .execute(&self.pool)
         .await?;

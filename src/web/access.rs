@@ -2,6 +2,7 @@
 //! session names, or `default` when `OPEN_CONNECT` is on. Nothing else.
 
 use super::error::PageError;
+use crate::connect_sessions::{ConnectSessions, SessionHash};
 use crate::domain::{ConnectionId, ReturnTo};
 use crate::state::AppState;
 
@@ -21,6 +22,8 @@ pub struct Grant {
     pub return_to: Option<ReturnTo>,
     /// For `KeyCheck` through a link: which of its tries this is.
     pub key_attempt: Option<i64>,
+    /// The connect session behind the grant, if any, to record how it ended.
+    pub session: Option<SessionHash>,
 }
 
 pub async fn grant(
@@ -43,12 +46,14 @@ pub async fn grant(
                 connection_id: row.connection_id,
                 return_to: row.return_to,
                 key_attempt,
+                session: ConnectSessions::hash(token),
             })
         }
         None if state.open_connect => Ok(Grant {
             connection_id: ConnectionId::default_connection(),
             return_to: None,
             key_attempt: None,
+            session: None,
         }),
         None => Err(PageError::NoSession),
     }

@@ -43,6 +43,7 @@ async fn begin(
         verifier: authorization.verifier,
         connection_id: grant.connection_id,
         return_to: grant.return_to,
+        session: grant.session,
         expires_at: state.clock.now() + FLOW_LIFETIME_SECS,
     };
     let cookie = Cookie::build((

@@ -9,7 +9,12 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::html;
 
 use super::error::PageError;
+use super::page::Pages;
+use super::popup;
+use crate::connect_sessions::{Outcome, SessionHash};
+use crate::connections::Connection;
 use crate::crypto::secrets_equal;
+use crate::domain::ReturnTo;
 use crate::oauth::{error_code, AuthorizationResponse, FlowError, PendingFlow, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
 
@@ -18,52 +23,90 @@ pub async fn finish(
     RawQuery(query): RawQuery,
     jar: CookieJar,
 ) -> Response {
-    let (jar, result) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
+    let (jar, session, result) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
     state.metrics.flow_finished(match &result {
         Ok(_) => "connected",
         Err(PageError::Declined) => "declined",
         Err(PageError::Credential(_)) => "provider_failed",
         Err(_) => "refused",
     });
-    (jar, state.pages.answer(result)).into_response()
+    if let (Some(session), Some(outcome)) = (&session, outcome(&result)) {
+        popup::record(&state, session, outcome).await;
+    }
+    let page = popup::answer(&state, session.as_ref(), result, connected_page).await;
+    (jar, page).into_response()
 }
 
-/// Returns the jar without this flow's cookie once the flow is found: any
-/// answer, good or bad, ends it.
+/// A flow that ended with a stored connection.
+struct Connected {
+    connection: Connection,
+    return_to: Option<ReturnTo>,
+}
+
+/// How the connect session that started this flow ended; a replayed callback
+/// changes nothing, the first answer stands.
+fn outcome(result: &Result<Connected, PageError>) -> Option<Outcome> {
+    match result {
+        Ok(connected) => Some(Outcome::Connected(connected.connection.kind)),
+        Err(PageError::Replayed) => None,
+        Err(PageError::Declined) => Some(Outcome::Declined),
+        Err(_) => Some(Outcome::Failed),
+    }
+}
+
+fn connected_page(pages: &Pages, connected: Connected) -> Response {
+    if let Some(return_to) = connected.return_to {
+        return Redirect::to(return_to.as_str()).into_response();
+    }
+    pages.render(
+        StatusCode::OK,
+        "Connected",
+        html! {
+            p.status { "Your EmailOctopus account is connected." }
+            p { "Connection " code { (connected.connection.id) } " is ready; you can close this page." }
+        },
+    )
+}
+
+/// Returns the jar without this flow's cookie once the flow is found (any
+/// answer, good or bad, ends it), and the connect session that started it.
 async fn complete(
     state: &AppState,
     query: &str,
     jar: CookieJar,
-) -> (CookieJar, Result<Response, PageError>) {
+) -> (CookieJar, Option<SessionHash>, Result<Connected, PageError>) {
     let response = match AuthorizationResponse::parse(query) {
         Ok(response) => response,
         Err(_) => {
             return (
                 jar,
+                None,
                 Err(PageError::Malformed("repeated or oversized parameters")),
             )
         }
     };
     let Some(state_param) = response.state.clone() else {
-        return (jar, Err(PageError::Flow(FlowError::Unknown)));
+        return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
     };
     let name = PendingFlow::cookie_name(&state_param);
     let Some(cookie) = jar.get(&name).map(|c| c.value().to_owned()) else {
-        return (jar, Err(PageError::Flow(FlowError::Unknown)));
+        return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
     };
     let jar = jar.remove(Cookie::build(name).path(state.cookie_path.clone()));
-    let result = match PendingFlow::open(&cookie, &state_param, &state.keys, state.clock.now()) {
-        Ok(flow) => exchange(state, response, flow).await,
-        Err(error) => Err(error.into()),
-    };
-    (jar, result)
+    match PendingFlow::open(&cookie, &state_param, &state.keys, state.clock.now()) {
+        Ok(flow) => {
+            let session = flow.session.clone();
+            (jar, session, exchange(state, response, flow).await)
+        }
+        Err(error) => (jar, None, Err(error.into())),
+    }
 }
 
 async fn exchange(
     state: &AppState,
     response: AuthorizationResponse,
     flow: PendingFlow,
-) -> Result<Response, PageError> {
+) -> Result<Connected, PageError> {
     // RFC 9207 §2.4: with an expected issuer, `iss` must be present and equal,
     // on error responses too.
     if let Some(expected) = state.provider.issuer() {
@@ -106,15 +149,8 @@ async fn exchange(
         .save_oauth(&flow.connection_id, tokens, state.provider.scopes())
         .await?;
     tracing::info!(connection = %connection.id, "connected by the OAuth flow");
-    if let Some(return_to) = flow.return_to {
-        return Ok(Redirect::to(return_to.as_str()).into_response());
-    }
-    Ok(state.pages.render(
-        StatusCode::OK,
-        "Connected",
-        html! {
-            p.status { "Your EmailOctopus account is connected." }
-            p { "Connection " code { (connection.id) } " is ready; you can close this page." }
-        },
-    ))
+    Ok(Connected {
+        connection,
+        return_to: flow.return_to,
+    })
 }

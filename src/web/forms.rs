@@ -13,8 +13,12 @@ use serde::Deserialize;
 use super::access::{grant, Grant, SessionUse};
 use super::csrf;
 use super::error::PageError;
+use super::page::Pages;
+use super::popup;
 use crate::connect_sessions::KeyAttempt;
+use crate::connect_sessions::{ConnectSessions, Outcome};
 use crate::connections::CredentialError;
+use crate::domain::{ConnectionId, ReturnTo};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -37,15 +41,40 @@ pub async fn save_api_key(
     jar: CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
 ) -> Response {
+    let session = form
+        .as_ref()
+        .ok()
+        .and_then(|Form(form)| form.session.as_deref())
+        .and_then(ConnectSessions::hash);
     let result = api_key(&state, &jar, form).await;
-    state.pages.answer(result)
+    popup::answer(&state, session.as_ref(), result, saved_page).await
+}
+
+/// A key that was accepted and stored.
+struct Saved {
+    connection_id: ConnectionId,
+    return_to: Option<ReturnTo>,
+}
+
+fn saved_page(pages: &Pages, saved: Saved) -> Response {
+    if let Some(return_to) = saved.return_to {
+        return Redirect::to(return_to.as_str()).into_response();
+    }
+    pages.render(
+        StatusCode::OK,
+        "Connected",
+        html! {
+            p.status { "Your EmailOctopus API key was accepted and saved." }
+            p { "Connection " code { (saved.connection_id) } " is ready; you can close this page." }
+        },
+    )
 }
 
 async fn api_key(
     state: &AppState,
     jar: &CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
-) -> Result<Response, PageError> {
+) -> Result<Saved, PageError> {
     let Form(form) = form.map_err(PageError::from)?;
     csrf::verify(state, jar, &form.csrf_token)?;
     let key = form.api_key.trim();
@@ -56,8 +85,13 @@ async fn api_key(
     // The link is used up by a key the API accepted, or by its last allowed
     // refusal: a typo can be retried, a guessing loop cannot go on.
     let checking = grant(state, form.session.as_deref(), SessionUse::KeyCheck).await?;
+    let checking_session = checking.session.clone();
     if let Err(error) = state.connections.check_api_key(&key).await {
-        return Err(settle_failed_check(state, form.session.as_deref(), checking, error).await);
+        let error = settle_failed_check(state, form.session.as_deref(), checking, error).await;
+        if let (PageError::KeyAttemptsUsedUp, Some(session)) = (&error, &checking_session) {
+            popup::record(state, session, Outcome::Failed).await;
+        }
+        return Err(error);
     }
     let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
     let connection = state
@@ -65,17 +99,13 @@ async fn api_key(
         .store_api_key(&grant.connection_id, &key)
         .await?;
     tracing::info!(connection = %connection.id, "connected with an API key");
-    if let Some(return_to) = grant.return_to {
-        return Ok(Redirect::to(return_to.as_str()).into_response());
+    if let Some(session) = &grant.session {
+        popup::record(state, session, Outcome::Connected(connection.kind)).await;
     }
-    Ok(state.pages.render(
-        StatusCode::OK,
-        "Connected",
-        html! {
-            p.status { "Your EmailOctopus API key was accepted and saved." }
-            p { "Connection " code { (connection.id) } " is ready; you can close this page." }
-        },
-    ))
+    Ok(Saved {
+        connection_id: connection.id,
+        return_to: grant.return_to,
+    })
 }
 
 /// Counts a refused key against the link (or gives an unanswered check

@@ -1,13 +1,16 @@
-//! The browser's routes: the connect page, the flow, and the page's forms.
+//! The browser's routes: the connect page, the flow, the page's forms, and
+//! the script an app's own page loads to open them in a popup.
 
 mod access;
 mod auth;
 mod callback;
 mod connect_page;
+mod connect_script;
 mod csrf;
 pub mod error;
 mod forms;
 pub mod page;
+mod popup;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,4 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/connect/api-key", post(forms::save_api_key))
         .route("/disconnect", post(forms::disconnect))
         .route("/assets/style.css", get(page::stylesheet))
+        .route("/assets/popup.js", get(page::popup_script))
+        .route("/connect.js", get(connect_script::serve))
 }

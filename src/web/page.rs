@@ -1,5 +1,5 @@
 //! Every HTML page: one layout, templates that escape by construction (maud),
-//! no JavaScript, readable on a phone.
+//! readable on a phone, no JavaScript except the popup notice's one file.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,20 +8,35 @@ use maud::{html, Markup, DOCTYPE};
 use super::error::PageError;
 
 const STYLESHEET: &str = include_str!("../../assets/style.css");
+const POPUP_SCRIPT: &str = include_str!("../../assets/popup.js");
 
 /// Renders pages with this deployment's banner (the sandbox says it is one).
 #[derive(Debug, Clone, Default)]
 pub struct Pages {
     banner: Option<String>,
+    /// What every page adds after its body when it answers a popup.
+    popup: Option<Markup>,
 }
 
 impl Pages {
     pub fn with_banner(banner: Option<String>) -> Self {
-        Self { banner }
+        Self {
+            banner,
+            popup: None,
+        }
+    }
+
+    /// These pages, each ending with `notice` (see `web::popup`).
+    pub fn in_popup(&self, notice: Markup) -> Self {
+        Self {
+            banner: self.banner.clone(),
+            popup: Some(notice),
+        }
     }
 
     /// A whole page: title, banner, body.
     pub fn render(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+        let body = html! { (body) @if let Some(popup) = &self.popup { (popup) } };
         render(status, title, self.banner.as_deref(), body)
     }
 
@@ -88,6 +103,18 @@ pub async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The popup notice's script: tells the opener, then closes after a success.
+pub async fn popup_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        POPUP_SCRIPT,
     )
         .into_response()
 }

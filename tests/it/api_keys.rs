@@ -89,7 +89,7 @@ async fn an_unreachable_api_is_a_502_and_stores_nothing() {
 }
 
 /// Posts the connect page's API-key form from `browser`.
-async fn submit_key(
+pub(crate) async fn submit_key(
     browser: &reqwest::Client,
     app: &TestApp,
     key: &str,
@@ -105,7 +105,7 @@ async fn submit_key(
 }
 
 /// The hidden `csrf_token` on the connect page.
-fn csrf_token(page: &str) -> String {
+pub(crate) fn csrf_token(page: &str) -> String {
     page.split("name=\"csrf_token\" value=\"")
         .nth(1)
         .unwrap()

@@ -7,6 +7,7 @@ mod api_keys;
 mod browser;
 mod callback_refusals;
 mod cli;
+mod connect_from_apps;
 mod flow;
 mod instances;
 mod interop;

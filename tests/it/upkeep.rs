@@ -282,8 +282,9 @@ async fn sweeps_delete_expired_records_and_nothing_else(backend: Backend) {
         app.session(&format!("later-{i}")).await;
     }
     assert_eq!(app.connect("kept").await.status(), StatusCode::OK);
-    // Sessions live 30 minutes, finished flow states 10.
-    app.clock.advance(Duration::from_secs(31 * 60));
+    // Sessions live 30 minutes and their status an hour after that;
+    // finished flow states 10 minutes.
+    app.clock.advance(Duration::from_secs(91 * 60));
     let fresh = app.session("fresh").await;
     let report = app.upkeep().await;
     assert_eq!(report.swept.connect_sessions, 4);

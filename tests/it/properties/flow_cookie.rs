@@ -1,6 +1,7 @@
 //! The flow cookie (`PendingFlow::seal`, `open`, `cookie_name`): it opens
 //! with its own state and key, unchanged, and not after it expires.
 
+use emailoctopus_connect::connect_sessions::ConnectSessions;
 use emailoctopus_connect::crypto::KeyRing;
 use emailoctopus_connect::domain::{ConnectionId, ReturnTo};
 use emailoctopus_connect::oauth::{FlowError, PendingFlow};
@@ -29,6 +30,7 @@ proptest! {
             verifier: PkceCodeVerifier::new(verifier.clone()),
             connection_id: ConnectionId::parse(&id).unwrap(),
             return_to: Some(ReturnTo::from_trusted("https://app.example.com/x".into())),
+            session: ConnectSessions::hash(&id),
             expires_at: now + lifetime,
         };
         let cookie = flow.seal(&keys);
@@ -38,6 +40,7 @@ proptest! {
 
         let opened = PendingFlow::open(&cookie, &state, &keys, now).unwrap();
         prop_assert_eq!(opened.verifier.secret(), &verifier);
+        prop_assert_eq!(opened.session, ConnectSessions::hash(&id));
         prop_assert_eq!(opened.connection_id.as_str(), id.as_str());
         prop_assert_eq!(opened.expires_at, now + lifetime);
         if other_state != state {
@@ -70,6 +73,7 @@ proptest! {
             verifier: PkceCodeVerifier::new("v".repeat(43)),
             connection_id: ConnectionId::parse("c").unwrap(),
             return_to: None,
+            session: None,
             expires_at: 2_000,
         };
         let cookie = flow.seal(&keys);

@@ -1,0 +1,62 @@
+//! Pages inside a popup. When a popup session's connect ends (the callback,
+//! the API-key form, or an error of either), the page also carries a notice
+//! that `assets/popup.js` posts to `window.opener`, with exactly the
+//! session's origin as target, and that closes the popup after a success.
+//! The notice holds the session's status as `/connect-sessions/status`
+//! answers it: never a token.
+
+use axum::response::Response;
+use maud::{html, Markup};
+
+use super::error::PageError;
+use super::page::Pages;
+use crate::connect_sessions::{Outcome, SessionHash, SessionReport, SessionStatus};
+use crate::domain::{ConnectionKind, Origin};
+use crate::state::AppState;
+
+/// Records how `session`'s connect ended, for its status and its popup page.
+/// A failure to record is logged; the page still says what happened.
+pub async fn record(state: &AppState, session: &SessionHash, outcome: Outcome) {
+    if let Err(error) = state.sessions.record(session, outcome).await {
+        tracing::warn!(%error, "could not record how the connect session ended");
+    }
+}
+
+/// The answer of a route that ends `session`'s connect: `render`'s page or
+/// the error's, with the popup notice when it is a popup session.
+pub async fn answer<T>(
+    state: &AppState,
+    session: Option<&SessionHash>,
+    result: Result<T, PageError>,
+    render: impl FnOnce(&Pages, T) -> Response,
+) -> Response {
+    let report = match session {
+        Some(hash) => state.sessions.report(hash).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not read the connect session for its popup page");
+            None
+        }),
+        None => None,
+    };
+    let pages = match report
+        .as_ref()
+        .and_then(|r| Some((r, r.popup_origin.as_ref()?)))
+    {
+        Some((report, origin)) => state.pages.in_popup(notice(report, origin)),
+        None => state.pages.clone(),
+    };
+    pages.answer(result.map(|done| render(&pages, done)))
+}
+
+fn notice(report: &SessionReport, origin: &Origin) -> Markup {
+    html! {
+        @if report.status == SessionStatus::Connected {
+            p { "You can close this window." }
+        }
+        div #eoc-popup hidden
+            data-origin=(origin.serialize())
+            data-status=(report.status.as_str())
+            data-connection-id=(report.connection_id)
+            data-kind=(report.kind.map_or("", ConnectionKind::as_str)) {}
+        script src="/assets/popup.js" {}
+    }
+}
