@@ -53,12 +53,7 @@ impl Surroundings {
                 sandbox: None,
             };
         };
-        let sandbox = Sandbox::new(
-            bound,
-            settings.token_lifetime,
-            config.admin_token.clone(),
-            clock.clone(),
-        );
+        let sandbox = Sandbox::new(bound, settings, config.admin_token.clone(), clock.clone());
         let path = std::env::temp_dir().join(format!(
             "emailoctopus-connect-sandbox-{}.db",
             &random_token()[..12]

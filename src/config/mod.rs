@@ -153,6 +153,9 @@ pub struct Settings {
     /// Lifetime in seconds of the sandbox provider's access tokens (short values let refresh be watched).
     #[arg(long, env = "SANDBOX_TOKEN_LIFETIME_SECS", default_value = "3600")]
     pub sandbox_token_lifetime_secs: String,
+    /// Make the sandbox's consent page send Cross-Origin-Opener-Policy: same-origin, as some providers do, to try a popup connect against it.
+    #[arg(long, env = "SANDBOX_PROVIDER_COOP", value_parser = parse::parse_bool, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub sandbox_provider_coop: bool,
 }
 
 /// A setting that is missing or malformed: names the variable and what is wrong.
@@ -251,4 +254,6 @@ pub struct StorageSettings {
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {
     pub token_lifetime: Duration,
+    /// The consent page sends `Cross-Origin-Opener-Policy: same-origin`.
+    pub provider_coop: bool,
 }

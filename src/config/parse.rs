@@ -49,6 +49,7 @@ impl Settings {
                     &self.sandbox_token_lifetime_secs,
                     MAX_TOKEN_LIFETIME_SECS,
                 )?),
+                provider_coop: self.sandbox_provider_coop,
             })
         } else {
             None

@@ -22,7 +22,7 @@ use url::Url;
 
 use crate::app::SandboxInfo;
 use crate::clock::Clock;
-use crate::config::{ProviderSettings, TokenAuthMethod};
+use crate::config::{ProviderSettings, SandboxSettings, TokenAuthMethod};
 use crate::crypto::random_token;
 use crate::web::page::Pages;
 
@@ -47,6 +47,8 @@ struct Shared {
     issuer: String,
     api_key: String,
     token_lifetime: Duration,
+    /// The consent page sends `Cross-Origin-Opener-Policy: same-origin`.
+    coop: bool,
     clock: Clock,
     pages: Pages,
     issued: Mutex<Issued>,
@@ -73,7 +75,7 @@ impl Sandbox {
     /// Sets up the sandbox for a server listening on `bound`.
     pub fn new(
         bound: SocketAddr,
-        token_lifetime: Duration,
+        settings: &SandboxSettings,
         admin_token: Option<SecretString>,
         clock: Clock,
     ) -> Self {
@@ -91,7 +93,8 @@ impl Sandbox {
             redirect_uri: redirect_uri.to_string(),
             issuer: issuer.clone(),
             api_key: api_key.clone(),
-            token_lifetime,
+            token_lifetime: settings.token_lifetime,
+            coop: settings.provider_coop,
             clock,
             pages: pages.clone(),
             issued: Mutex::new(Issued::default()),

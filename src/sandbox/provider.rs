@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -93,7 +93,7 @@ pub(super) async fn authorize_page(
             scope: param("scope").map(str::to_owned),
         },
     );
-    shared.pages.render(
+    let page = shared.pages.render(
         StatusCode::OK,
         "Sandbox: authorize this app?",
         html! {
@@ -106,7 +106,19 @@ pub(super) async fn authorize_page(
                 button.secondary type="submit" name="decision" value="deny" { "Deny" }
             }
         },
-    )
+    );
+    if shared.coop {
+        // As some providers do: it cuts the tie between a popup and its opener.
+        return (
+            [(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            )],
+            page,
+        )
+            .into_response();
+    }
+    page
 }
 
 pub(super) async fn decide(

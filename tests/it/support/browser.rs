@@ -48,6 +48,16 @@ impl Browser {
     /// Starts chromedriver and a browser session, or returns `None` (skip)
     /// when no browser is installed outside CI.
     pub async fn start() -> Option<Self> {
+        Self::start_with(false).await
+    }
+
+    /// As `start`, with Chromium's popup blocker on, as it is for users
+    /// (chromedriver turns it off by default).
+    pub async fn start_with_popup_blocker() -> Option<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(popup_blocker: bool) -> Option<Self> {
         let (chromium, chromedriver) = match (
             find_program(&["chromium", "chromium-browser", "google-chrome"]),
             find_program(&["chromedriver"]),
@@ -65,10 +75,16 @@ impl Browser {
         let driver = Chromedriver::start(&chromedriver, profile.path()).await;
         let mut capabilities = fantoccini::wd::Capabilities::new();
         capabilities.insert("browserName".into(), json!("chrome"));
+        let kept_off: &[&str] = if popup_blocker {
+            &["disable-popup-blocking"]
+        } else {
+            &[]
+        };
         capabilities.insert(
             "goog:chromeOptions".into(),
             json!({
                 "binary": chromium,
+                "excludeSwitches": kept_off,
                 "args": [
                     "--headless",
                     // Root in a container has no user namespace for the sandbox.
