@@ -43,8 +43,6 @@ pub struct Inner {
     pub return_to_origins: Vec<Origin>,
     /// Flow cookies are `Secure` when the redirect URI is https.
     pub cookie_secure: bool,
-    /// Flow cookies are only sent back to the callback's path.
-    pub cookie_path: String,
     /// The longest a proxied answer may take, head and body together.
     pub proxy_deadline: std::time::Duration,
     /// The public base URL of this server, for connect links.

@@ -146,7 +146,6 @@ impl App {
             open_connect: config.open_connect,
             return_to_origins: config.return_to_origins.clone(),
             cookie_secure: redirect_uri.scheme() == "https",
-            cookie_path: redirect_uri.path().to_owned(),
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
             proxy_deadline: config.provider_timeout * 3,
             public_url,

@@ -1,11 +1,15 @@
-//! The pending flow: state, PKCE verifier, connection id and return_to, sealed
-//! into an HttpOnly cookie in the browser that started the flow.
+//! The pending flows of one browser: state, PKCE verifier, connection id and
+//! return_to of each flow it started, sealed into one HttpOnly cookie.
 //!
-//! Each flow has its own cookie, named after a hash of its state, so two tabs
-//! do not overwrite each other and a callback finds its flow by its `state`.
-//! The cookie is bound to its name by the AEAD's associated data, expires
-//! inside the sealed payload (a browser may keep a cookie longer than asked),
-//! and is single use because the callback records the state as consumed.
+//! One cookie, on `Path=/`, so that `/auth` sees what is pending and keeps it
+//! bounded: at most `MAX_PENDING_FLOWS`, newest kept, and at most
+//! `MAX_COOKIE_VALUE` bytes however long their `return_to`, so that no number
+//! of unfinished flows can make a browser's request heads too large. Two tabs
+//! do not overwrite each other: each `/auth` adds to what the browser holds.
+//! The cookie is bound to its name by the AEAD's associated data, each flow
+//! expires inside the sealed payload (a browser may keep a cookie longer than
+//! asked), and a flow is single use because the callback records its state
+//! as consumed.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -20,8 +24,12 @@ use crate::domain::{ConnectionId, ReturnTo};
 /// How long a started flow may take (the contract: 10 minutes).
 pub const FLOW_LIFETIME_SECS: i64 = 600;
 
-/// Cookies larger than this are not even opened.
-const MAX_COOKIE_VALUE: usize = 4096;
+/// A browser keeps at most this many flows pending; older ones are dropped.
+pub const MAX_PENDING_FLOWS: usize = 5;
+
+/// The sealed cookie value is at most this long (browsers take 4096 bytes
+/// for name and value together); larger values are not even opened.
+pub const MAX_COOKIE_VALUE: usize = 4000;
 
 pub struct PendingFlow {
     pub state: CsrfToken,
@@ -33,14 +41,20 @@ pub struct PendingFlow {
     pub expires_at: UnixTime,
 }
 
+/// One flow as sealed; short member names keep the cookie small.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
+    #[serde(rename = "s")]
     state: String,
+    #[serde(rename = "v")]
     verifier: String,
+    #[serde(rename = "c")]
     connection_id: ConnectionId,
+    #[serde(rename = "r")]
     return_to: Option<ReturnTo>,
-    #[serde(default)]
+    #[serde(rename = "h")]
     session: Option<SessionHash>,
+    #[serde(rename = "e")]
     expires_at: UnixTime,
 }
 
@@ -55,65 +69,105 @@ pub enum FlowError {
     Expired,
 }
 
-impl PendingFlow {
-    /// The name of the cookie that holds the flow begun with `state`.
-    pub fn cookie_name(state: &str) -> String {
-        format!("eoc_flow_{}", &sha256_hex(state.as_bytes())[..16])
+/// The flows one browser has pending, oldest first.
+#[derive(Default)]
+pub struct PendingFlows {
+    flows: Vec<Sealed>,
+}
+
+impl PendingFlows {
+    /// The cookie's name: with the `__Host-` prefix when it is `Secure`, so
+    /// that no sibling domain and no plain-http page can set it.
+    pub fn cookie_name(secure: bool) -> &'static str {
+        if secure {
+            "__Host-eoc_flows"
+        } else {
+            "eoc_flows"
+        }
     }
 
-    /// Identifies the state once it is used, without storing the state itself.
-    pub fn state_hash(state: &str) -> String {
-        sha256_hex(state.as_bytes())
-    }
-
-    pub fn seal(&self, keys: &KeyRing) -> String {
-        let payload = Sealed {
-            state: self.state.secret().clone(),
-            verifier: self.verifier.secret().clone(),
-            connection_id: self.connection_id.clone(),
-            return_to: self.return_to.clone(),
-            session: self.session.clone(),
-            expires_at: self.expires_at,
-        };
-        let json = serde_json::to_vec(&payload).expect("a flow serialises");
-        let name = Self::cookie_name(self.state.secret());
-        URL_SAFE_NO_PAD.encode(keys.seal(&json, name.as_bytes()))
-    }
-
-    /// Opens the cookie found for `state` and checks it belongs to that state
-    /// and has not expired.
-    pub fn open(
-        cookie: &str,
-        state: &str,
-        keys: &KeyRing,
-        now: UnixTime,
-    ) -> Result<Self, FlowError> {
+    /// Opens the browser's cookie (sealed under `name`).
+    pub fn open(cookie: &str, name: &str, keys: &KeyRing) -> Result<Self, FlowError> {
         if cookie.len() > MAX_COOKIE_VALUE {
             return Err(FlowError::Tampered);
         }
         let sealed = URL_SAFE_NO_PAD
             .decode(cookie)
             .map_err(|_| FlowError::Tampered)?;
-        let name = Self::cookie_name(state);
         let json = keys
             .open(&sealed, name.as_bytes())
             .map_err(|_| FlowError::Tampered)?;
-        let payload: Sealed = serde_json::from_slice(&json).map_err(|_| FlowError::Tampered)?;
-        // The name is a truncated hash, so compare the full state too.
-        if !secrets_equal(payload.state.as_bytes(), state.as_bytes()) {
-            return Err(FlowError::Unknown);
+        let flows: Vec<Sealed> = serde_json::from_slice(&json).map_err(|_| FlowError::Tampered)?;
+        if flows.len() > MAX_PENDING_FLOWS {
+            return Err(FlowError::Tampered);
         }
-        if now >= payload.expires_at {
+        Ok(Self { flows })
+    }
+
+    /// Adds `flow` as the newest, forgetting expired ones and the oldest
+    /// beyond `MAX_PENDING_FLOWS`.
+    pub fn push(&mut self, flow: PendingFlow, now: UnixTime) {
+        self.flows.retain(|f| f.expires_at > now);
+        self.flows.push(Sealed {
+            state: flow.state.secret().clone(),
+            verifier: flow.verifier.secret().clone(),
+            connection_id: flow.connection_id,
+            return_to: flow.return_to,
+            session: flow.session,
+            expires_at: flow.expires_at,
+        });
+        let surplus = self.flows.len().saturating_sub(MAX_PENDING_FLOWS);
+        self.flows.drain(..surplus);
+    }
+
+    /// Takes the flow begun with `state` out, checking it has not expired.
+    pub fn take(&mut self, state: &str, now: UnixTime) -> Result<PendingFlow, FlowError> {
+        let position = self
+            .flows
+            .iter()
+            .position(|f| secrets_equal(f.state.as_bytes(), state.as_bytes()))
+            .ok_or(FlowError::Unknown)?;
+        let flow = self.flows.remove(position);
+        if now >= flow.expires_at {
             return Err(FlowError::Expired);
         }
-        Ok(Self {
-            state: CsrfToken::new(payload.state),
-            verifier: PkceCodeVerifier::new(payload.verifier),
-            connection_id: payload.connection_id,
-            return_to: payload.return_to,
-            session: payload.session,
-            expires_at: payload.expires_at,
+        Ok(PendingFlow {
+            state: CsrfToken::new(flow.state),
+            verifier: PkceCodeVerifier::new(flow.verifier),
+            connection_id: flow.connection_id,
+            return_to: flow.return_to,
+            session: flow.session,
+            expires_at: flow.expires_at,
         })
+    }
+
+    /// The cookie value under `name`, dropping the oldest flows until it is
+    /// at most `MAX_COOKIE_VALUE` bytes; `None` when nothing is pending.
+    pub fn seal(&mut self, name: &str, keys: &KeyRing) -> Option<String> {
+        while !self.flows.is_empty() {
+            let json = serde_json::to_vec(&self.flows).expect("flows serialise");
+            let value = URL_SAFE_NO_PAD.encode(keys.seal(&json, name.as_bytes()));
+            if value.len() <= MAX_COOKIE_VALUE {
+                return Some(value);
+            }
+            self.flows.remove(0);
+        }
+        None
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+}
+
+impl PendingFlow {
+    /// Identifies the state once it is used, without storing the state itself.
+    pub fn state_hash(state: &str) -> String {
+        sha256_hex(state.as_bytes())
     }
 }
 
@@ -121,12 +175,16 @@ impl PendingFlow {
 mod tests {
     use super::*;
 
-    fn flow(now: UnixTime) -> PendingFlow {
+    const NAME: &str = "eoc_flows";
+
+    fn flow(now: UnixTime, return_to_len: usize) -> PendingFlow {
         PendingFlow {
             state: CsrfToken::new_random(),
             verifier: PkceCodeVerifier::new("v".repeat(43)),
-            connection_id: ConnectionId::parse("c1").unwrap(),
-            return_to: None,
+            connection_id: ConnectionId::parse(&"c".repeat(100)).unwrap(),
+            return_to: (return_to_len > 0).then(|| {
+                ReturnTo::from_trusted(format!("https://a.example/{}", "x".repeat(return_to_len)))
+            }),
             session: None,
             expires_at: now + FLOW_LIFETIME_SECS,
         }
@@ -135,50 +193,79 @@ mod tests {
     #[test]
     fn a_sealed_flow_opens_for_its_own_state_only() {
         let keys = KeyRing::generate();
-        let flow = flow(1000);
-        let cookie = flow.seal(&keys);
-        let state = flow.state.secret().clone();
-        let opened = PendingFlow::open(&cookie, &state, &keys, 1001).unwrap();
-        assert_eq!(opened.connection_id.as_str(), "c1");
-        assert_eq!(opened.verifier.secret(), flow.verifier.secret());
+        let first = flow(1000, 0);
+        let state = first.state.secret().clone();
+        let mut flows = PendingFlows::default();
+        flows.push(first, 1000);
+        let cookie = flows.seal(NAME, &keys).unwrap();
+        let mut opened = PendingFlows::open(&cookie, NAME, &keys).unwrap();
         let other = CsrfToken::new_random();
         assert_eq!(
-            PendingFlow::open(&cookie, other.secret(), &keys, 1001).err(),
-            Some(FlowError::Tampered)
+            opened.take(other.secret(), 1001).err(),
+            Some(FlowError::Unknown)
         );
+        let taken = opened.take(&state, 1001).unwrap();
+        assert_eq!(taken.verifier.secret(), &"v".repeat(43));
+        assert!(opened.is_empty());
+        assert!(PendingFlows::open(&cookie, "__Host-eoc_flows", &keys).is_err());
     }
 
     #[test]
     fn an_old_flow_is_expired() {
-        let keys = KeyRing::generate();
-        let flow = flow(1000);
-        let cookie = flow.seal(&keys);
-        let result = PendingFlow::open(
-            &cookie,
-            flow.state.secret(),
-            &keys,
-            1000 + FLOW_LIFETIME_SECS,
+        let mut flows = PendingFlows::default();
+        let old = flow(1000, 0);
+        let state = old.state.secret().clone();
+        flows.push(old, 1000);
+        assert_eq!(
+            flows.take(&state, 1000 + FLOW_LIFETIME_SECS).err(),
+            Some(FlowError::Expired)
         );
-        assert_eq!(result.err(), Some(FlowError::Expired));
+    }
+
+    #[test]
+    fn the_newest_flows_are_kept_within_the_size_cap() {
+        let keys = KeyRing::generate();
+        let mut flows = PendingFlows::default();
+        let mut states = Vec::new();
+        for i in 0..300 {
+            let next = flow(1000 + i, 0);
+            states.push(next.state.secret().clone());
+            flows.push(next, 1000 + i);
+        }
+        let cookie = flows.seal(NAME, &keys).unwrap();
+        assert!(cookie.len() <= MAX_COOKIE_VALUE);
+        let mut opened = PendingFlows::open(&cookie, NAME, &keys).unwrap();
+        assert_eq!(opened.len(), MAX_PENDING_FLOWS);
+        assert!(opened.take(&states[299], 1300).is_ok());
+        assert!(opened.take(&states[295], 1300).is_ok());
+        assert!(opened.take(&states[294], 1300).is_err());
+
+        // The longest return_to: fewer fit, the newest always does.
+        for _ in 0..5 {
+            flows.push(flow(1000, ReturnTo::MAX_LEN - 18), 1000);
+        }
+        let cookie = flows.seal(NAME, &keys).unwrap();
+        assert!(cookie.len() <= MAX_COOKIE_VALUE, "{}", cookie.len());
+        assert_eq!(flows.len(), 1);
     }
 
     #[test]
     fn broken_cookies_are_tampered() {
         let keys = KeyRing::generate();
-        let flow = flow(1000);
-        let state = flow.state.secret().clone();
-        let cookie = flow.seal(&keys);
+        let mut flows = PendingFlows::default();
+        flows.push(flow(1000, 0), 1000);
+        let cookie = flows.seal(NAME, &keys).unwrap();
         let huge = "A".repeat(MAX_COOKIE_VALUE + 1);
         for bad in [&cookie[..cookie.len() - 2], "", "!!!", huge.as_str()] {
             assert_eq!(
-                PendingFlow::open(bad, &state, &keys, 1001).err(),
+                PendingFlows::open(bad, NAME, &keys).err(),
                 Some(FlowError::Tampered),
                 "{bad}"
             );
         }
-        let foreign = flow.seal(&KeyRing::generate());
+        let foreign = flows.seal(NAME, &KeyRing::generate()).unwrap();
         assert_eq!(
-            PendingFlow::open(&foreign, &state, &keys, 1001).err(),
+            PendingFlows::open(&foreign, NAME, &keys).err(),
             Some(FlowError::Tampered)
         );
     }

@@ -1,6 +1,6 @@
 //! `GET /auth`: starts a flow. The state, PKCE verifier, connection and
-//! return_to are sealed into a cookie for this browser only; the browser is
-//! sent to the provider.
+//! return_to are added to this browser's pending-flows cookie (which keeps
+//! only the newest few); the browser is sent to the provider.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,12 +9,8 @@ use serde::Deserialize;
 
 use super::access::{grant, SessionUse};
 use super::error::PageError;
-use crate::oauth::{PendingFlow, FLOW_LIFETIME_SECS};
+use crate::oauth::{PendingFlow, PendingFlows, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
-
-/// A browser keeps at most this many flows pending; older ones are dropped so
-/// its cookies stay well under any header limit.
-const MAX_PENDING_FLOWS: usize = 5;
 
 #[derive(Deserialize)]
 pub struct AuthQuery {
@@ -46,32 +42,31 @@ async fn begin(
         session: grant.session,
         expires_at: state.clock.now() + FLOW_LIFETIME_SECS,
     };
-    let cookie = Cookie::build((
-        PendingFlow::cookie_name(flow.state.secret()),
-        flow.seal(&state.keys),
-    ))
-    .http_only(true)
-    .same_site(SameSite::Lax)
-    .secure(state.cookie_secure)
-    .path(state.cookie_path.clone())
-    .max_age(time::Duration::seconds(FLOW_LIFETIME_SECS));
-    let jar = drop_excess_flows(state, jar).add(cookie);
+
+    let now = state.clock.now();
+    let name = PendingFlows::cookie_name(state.cookie_secure);
+    // A cookie we cannot open (tampered, or from an older key) is replaced.
+    let mut pending = jar
+        .get(name)
+        .and_then(|c| PendingFlows::open(c.value(), name, &state.keys).ok())
+        .unwrap_or_default();
+    pending.push(flow, now);
+    let value = pending
+        .seal(name, &state.keys)
+        .expect("the newest flow always fits");
+    let jar = jar.add(flows_cookie(state, value));
     state.metrics.flow_started();
     Ok((jar, Redirect::to(authorization.url.as_str())).into_response())
 }
 
-fn drop_excess_flows(state: &AppState, jar: CookieJar) -> CookieJar {
-    let pending: Vec<String> = jar
-        .iter()
-        .filter(|c| c.name().starts_with("eoc_flow_"))
-        .map(|c| c.name().to_owned())
-        .collect();
-    // Bounded, so a browser stuffed with planted cookies gets a short answer.
-    let excess = pending
-        .len()
-        .saturating_sub(MAX_PENDING_FLOWS - 1)
-        .min(MAX_PENDING_FLOWS);
-    pending.into_iter().take(excess).fold(jar, |jar, name| {
-        jar.remove(Cookie::build(name).path(state.cookie_path.clone()))
-    })
+/// The browser's pending-flows cookie: HttpOnly, SameSite=Lax (it must come
+/// back on the provider's top-level redirect), `Path=/` so that `/auth` sees it.
+pub(super) fn flows_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build((PendingFlows::cookie_name(state.cookie_secure), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.cookie_secure)
+        .path("/")
+        .max_age(time::Duration::seconds(FLOW_LIFETIME_SECS))
+        .build()
 }

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::html;
 
+use super::auth::flows_cookie;
 use super::error::PageError;
 use super::page::Pages;
 use super::popup;
@@ -15,7 +16,9 @@ use crate::connect_sessions::{Outcome, SessionHash};
 use crate::connections::Connection;
 use crate::crypto::secrets_equal;
 use crate::domain::ReturnTo;
-use crate::oauth::{error_code, AuthorizationResponse, FlowError, PendingFlow, FLOW_LIFETIME_SECS};
+use crate::oauth::{
+    error_code, AuthorizationResponse, FlowError, PendingFlow, PendingFlows, FLOW_LIFETIME_SECS,
+};
 use crate::state::AppState;
 
 pub async fn finish(
@@ -68,8 +71,9 @@ fn connected_page(pages: &Pages, connected: Connected) -> Response {
     )
 }
 
-/// Returns the jar without this flow's cookie once the flow is found (any
-/// answer, good or bad, ends it), and the connect session that started it.
+/// Returns the jar without this flow once the flow is found (any answer,
+/// good or bad, ends it; the browser's other pending flows stay), and the
+/// connect session that started it.
 async fn complete(
     state: &AppState,
     query: &str,
@@ -88,17 +92,31 @@ async fn complete(
     let Some(state_param) = response.state.clone() else {
         return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
     };
-    let name = PendingFlow::cookie_name(&state_param);
-    let Some(cookie) = jar.get(&name).map(|c| c.value().to_owned()) else {
+    let name = PendingFlows::cookie_name(state.cookie_secure);
+    let Some(cookie) = jar.get(name).map(|c| c.value().to_owned()) else {
         return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
     };
-    let jar = jar.remove(Cookie::build(name).path(state.cookie_path.clone()));
-    match PendingFlow::open(&cookie, &state_param, &state.keys, state.clock.now()) {
-        Ok(flow) => {
-            let session = flow.session.clone();
-            (jar, session, exchange(state, response, flow).await)
-        }
-        Err(error) => (jar, None, Err(error.into())),
+    let mut pending = match PendingFlows::open(&cookie, name, &state.keys) {
+        Ok(pending) => pending,
+        Err(error) => return (jar, None, Err(error.into())),
+    };
+    let flow = match pending.take(&state_param, state.clock.now()) {
+        Ok(flow) => flow,
+        Err(FlowError::Unknown) => return (jar, None, Err(FlowError::Unknown.into())),
+        Err(error) => return (keep_pending(state, jar, pending), None, Err(error.into())),
+    };
+    let jar = keep_pending(state, jar, pending);
+    let session = flow.session.clone();
+    (jar, session, exchange(state, response, flow).await)
+}
+
+/// The jar with the browser's other pending flows, or without the cookie
+/// when none is left.
+fn keep_pending(state: &AppState, jar: CookieJar, mut pending: PendingFlows) -> CookieJar {
+    let name = PendingFlows::cookie_name(state.cookie_secure);
+    match pending.seal(name, &state.keys) {
+        Some(value) => jar.add(flows_cookie(state, value)),
+        None => jar.remove(Cookie::build(name).path("/")),
     }
 }
 

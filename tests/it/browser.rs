@@ -119,3 +119,40 @@ async fn the_apps_own_page() -> String {
     tokio::spawn(async move { axum::serve(listener, page).await.unwrap() });
     origin
 }
+
+/// A browser that started 300 flows and finished none (each `/auth` sets the
+/// pending-flows cookie, as a page that keeps sending it there would) still
+/// connects at once: the cookie keeps only the newest flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_left_300_flows_unfinished_connects_at_once() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::sandbox(&[]).await;
+    let session = app.session("default").await;
+    let browser = bounded(async move {
+        browser.client.goto(&app.at("/")).await.unwrap();
+        let started = browser
+            .client
+            .execute(
+                "return (async () => {
+                    let started = 0;
+                    for (let i = 0; i < 300; i++) {
+                        const answer = await fetch('/auth', { redirect: 'manual', credentials: 'same-origin' });
+                        if (answer.type === 'opaqueredirect') started++;
+                    }
+                    return started;
+                })()",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(started, json!(300));
+        open_sandbox_consent(&browser, &app, &session).await;
+        browser.click_button("Approve").await;
+        browser.wait_for_heading("Connected").await;
+        browser
+    })
+    .await;
+    browser.close().await;
+}

@@ -13,7 +13,57 @@ on_both_backends!(
     auth_without_a_session_is_refused_unless_open_connect,
     return_to_must_be_on_an_allowed_origin,
     the_redirect_uri_is_sent_exactly_as_configured,
+    a_browser_that_left_300_flows_unfinished_finishes_a_new_one_at_once,
 );
+
+/// Unfinished flows never lock a browser out: it keeps the newest five in one
+/// cookie of at most 4000 bytes, even with the longest `return_to`.
+async fn a_browser_that_left_300_flows_unfinished_finishes_a_new_one_at_once(backend: Backend) {
+    let app_origin = "https://app.example.com";
+    let (_provider, _db, app) =
+        start(backend, &[&format!("--return-to-origins={app_origin}")]).await;
+    let longest = format!("{app_origin}/{}", "x".repeat(2048 - app_origin.len() - 1));
+    for return_to in [None, Some(longest.as_str())] {
+        let browser = app.browser();
+        let mut oldest = None;
+        for started in 0..300 {
+            let (status, body) = app
+                .admin()
+                .post(
+                    "/connect-sessions",
+                    serde_json::json!({"connection_id": "busy", "return_to": return_to}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let auth = browser
+                .get(app.at(&format!(
+                    "/auth?session={}",
+                    body["token"].as_str().unwrap()
+                )))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                auth.status().is_redirection(),
+                "flow {started}: {}",
+                auth.status()
+            );
+            let cookies: Vec<_> = auth.headers().get_all("set-cookie").iter().collect();
+            assert_eq!(cookies.len(), 1);
+            assert!(cookies[0].len() <= 4096, "{} bytes", cookies[0].len());
+            if started == 0 {
+                let authorize = location(&auth);
+                oldest = Some(location(&browser.get(authorize).send().await.unwrap()));
+            }
+        }
+        let callback = app.begin(&browser, &app.session("busy").await).await;
+        let done = browser.get(&callback).send().await.unwrap();
+        assert_eq!(done.status(), StatusCode::OK, "return_to {return_to:?}");
+        // The oldest flow was dropped to make room, and says so in words.
+        let dropped = browser.get(oldest.unwrap()).send().await.unwrap();
+        assert_eq!(dropped.status(), StatusCode::BAD_REQUEST);
+    }
+}
 
 async fn the_redirect_uri_is_sent_exactly_as_configured(backend: Backend) {
     // A URL parser would lowercase the host; the provider compares character for character.
@@ -82,7 +132,8 @@ async fn a_connect_session_leads_to_a_stored_connection(backend: Backend) {
     assert!(
         cookie.contains("HttpOnly")
             && cookie.contains("SameSite=Lax")
-            && cookie.contains("Path=/callback"),
+            && cookie.contains("Path=/;")
+            && cookie.starts_with("eoc_flows="),
         "{cookie}"
     );
     assert!(

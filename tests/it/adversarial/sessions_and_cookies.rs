@@ -159,9 +159,9 @@ async fn oversized_cookies_are_refused_cleanly(backend: Backend) {
     assert!((300..400).contains(&status), "{status}");
     let fresh = head
         .lines()
-        .filter(|l| l.starts_with("set-cookie: eoc_flow_") && !l.contains("max-age=0"))
+        .filter(|l| l.starts_with("set-cookie: eoc_flows=") && !l.contains("max-age=0"))
         .count();
-    assert_eq!(fresh, 1, "one new flow cookie");
+    assert_eq!(fresh, 1, "one flows cookie");
 
     // An oversized CSRF cookie is replaced on the page and refused on a form.
     let huge_csrf = format!("eoc_csrf={}", "c".repeat(8 * 1024));

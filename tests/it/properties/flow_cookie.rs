@@ -1,14 +1,17 @@
-//! The flow cookie (`PendingFlow::seal`, `open`, `cookie_name`): it opens
-//! with its own state and key, unchanged, and not after it expires.
+//! The pending-flows cookie (`PendingFlows::push`, `seal`, `open`, `take`):
+//! a flow opens with its own state, cookie name and key, unchanged, and not
+//! after it expires.
 
 use emailoctopus_connect::connect_sessions::ConnectSessions;
 use emailoctopus_connect::crypto::KeyRing;
 use emailoctopus_connect::domain::{ConnectionId, ReturnTo};
-use emailoctopus_connect::oauth::{FlowError, PendingFlow};
+use emailoctopus_connect::oauth::{FlowError, PendingFlow, PendingFlows};
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use proptest::prelude::*;
 
 use super::config;
+
+const NAME: &str = "eoc_flows";
 
 proptest! {
     #![proptest_config(config())]
@@ -23,6 +26,7 @@ proptest! {
         id in "[a-z0-9][a-z0-9._-]{0,30}",
         now in 0i64..(1 << 40),
         lifetime in 1i64..100_000,
+        secure in any::<bool>(),
     ) {
         let keys = KeyRing::generate();
         let flow = PendingFlow {
@@ -33,27 +37,29 @@ proptest! {
             session: ConnectSessions::hash(&id),
             expires_at: now + lifetime,
         };
-        let cookie = flow.seal(&keys);
-        let name = PendingFlow::cookie_name(&state);
-        prop_assert!(name.len() == 25 && name.starts_with("eoc_flow_"));
-        prop_assert!(name[9..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let name = PendingFlows::cookie_name(secure);
+        let mut flows = PendingFlows::default();
+        flows.push(flow, now);
+        let cookie = flows.seal(name, &keys).unwrap();
 
-        let opened = PendingFlow::open(&cookie, &state, &keys, now).unwrap();
+        let open = || PendingFlows::open(&cookie, name, &keys).unwrap();
+        let opened = open().take(&state, now).unwrap();
         prop_assert_eq!(opened.verifier.secret(), &verifier);
         prop_assert_eq!(opened.session, ConnectSessions::hash(&id));
         prop_assert_eq!(opened.connection_id.as_str(), id.as_str());
         prop_assert_eq!(opened.expires_at, now + lifetime);
         if other_state != state {
-            prop_assert!(PendingFlow::open(&cookie, &other_state, &keys, now).is_err());
+            prop_assert_eq!(open().take(&other_state, now).err(), Some(FlowError::Unknown));
         }
         prop_assert_eq!(
-            PendingFlow::open(&cookie, &state, &KeyRing::generate(), now).err(),
+            PendingFlows::open(&cookie, name, &KeyRing::generate()).err(),
             Some(FlowError::Tampered)
         );
         prop_assert_eq!(
-            PendingFlow::open(&cookie, &state, &keys, now + lifetime).err(),
-            Some(FlowError::Expired)
+            PendingFlows::open(&cookie, PendingFlows::cookie_name(!secure), &keys).err(),
+            Some(FlowError::Tampered)
         );
+        prop_assert_eq!(open().take(&state, now + lifetime).err(), Some(FlowError::Expired));
     }
 
     /// Any change to a sealed flow cookie (a character, a cut, an addition)
@@ -68,28 +74,33 @@ proptest! {
         junk in any::<String>(),
     ) {
         let keys = KeyRing::generate();
+        let state = "the-state-of-this-flow";
         let flow = PendingFlow {
-            state: CsrfToken::new("the-state-of-this-flow".into()),
+            state: CsrfToken::new(state.into()),
             verifier: PkceCodeVerifier::new("v".repeat(43)),
             connection_id: ConnectionId::parse("c").unwrap(),
             return_to: None,
             session: None,
             expires_at: 2_000,
         };
-        let cookie = flow.seal(&keys);
-        let state = "the-state-of-this-flow";
+        let mut flows = PendingFlows::default();
+        flows.push(flow, 1_000);
+        let cookie = flows.seal(NAME, &keys).unwrap();
+        let opens = |value: &str| {
+            PendingFlows::open(value, NAME, &keys).is_ok_and(|mut f| f.take(state, 1_000).is_ok())
+        };
+        prop_assert!(opens(&cookie));
         let mut changed: Vec<char> = cookie.chars().collect();
         let i = at.index(changed.len());
         if changed[i] != with {
             changed[i] = with;
             let changed: String = changed.into_iter().collect();
-            prop_assert!(PendingFlow::open(&changed, state, &keys, 1_000).is_err());
+            prop_assert!(!opens(&changed));
         }
         let shorter = &cookie[..cut.index(cookie.len())];
-        prop_assert!(PendingFlow::open(shorter, state, &keys, 1_000).is_err());
+        prop_assert!(!opens(shorter));
         let longer = format!("{cookie}{with}");
-        prop_assert!(PendingFlow::open(&longer, state, &keys, 1_000).is_err());
-        prop_assert!(PendingFlow::open(&junk, state, &keys, 1_000).is_err());
-        prop_assert!(PendingFlow::open(&junk, &junk, &keys, 1_000).is_err());
+        prop_assert!(!opens(&longer));
+        prop_assert!(!opens(&junk));
     }
 }
