@@ -32,6 +32,8 @@ pub mod crypto;
 pub mod domain;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.
 pub mod http_client;
+/// Closing a connection so that an early answer is not lost to a reset.
+pub mod lingering_close;
 /// The background upkeep loop: refresh ahead, key checks, sweeps.
 pub mod maintenance;
 /// Prometheus metrics.

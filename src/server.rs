@@ -1,7 +1,8 @@
 //! The accept loop: hyper's HTTP/1 with the contract's limits (a head over
 //! 32 KiB gets 431, a head that trickles, or never comes, for 30 s is cut
-//! off), a deep listen backlog for bursts, and graceful shutdown that lets
-//! in-flight requests finish.
+//! off), a deep listen backlog for bursts, a lingering close so that an
+//! early answer reaches a client still writing its request, and graceful
+//! shutdown that lets in-flight requests finish.
 //!
 //! HTTP/1 only: detecting HTTP/2 first would read the opening bytes with no
 //! timer running, so a silent client could hold a connection forever.
@@ -17,6 +18,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
+
+use crate::lingering_close::LingeringClose;
 
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 pub const SLOW_REQUEST_LIMIT: Duration = Duration::from_secs(30);
@@ -61,7 +64,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let stream = TokioIo::new(LingeringClose::new(stream));
+        let connection = builder.serve_connection(stream, service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away mid-request is not our error.

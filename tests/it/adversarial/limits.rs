@@ -198,3 +198,57 @@ async fn a_huge_expires_in_still_gives_an_rfc3339_time() {
         );
     }
 }
+
+/// A client that writes its whole request before reading a byte (as Node's
+/// http client and many scripts do) receives the early 413 or 431 rather
+/// than a reset: the server drains what follows before it closes.
+#[tokio::test]
+async fn a_client_that_writes_everything_before_reading_gets_the_early_answer() {
+    let (_provider, _db, app) = start(Backend::Sqlite, &[]).await;
+    let body_len = 10 * 1024 * 1024;
+    let cases = [
+        (
+            format!(
+                "POST /connect-sessions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {body_len}\r\n\r\n"
+            ),
+            413,
+        ),
+        (
+            format!(
+                "POST /connect/api-key HTTP/1.1\r\nHost: t\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {body_len}\r\n\r\n"
+            ),
+            413,
+        ),
+        (
+            format!(
+                "POST /connect/api-key HTTP/1.1\r\nHost: t\r\nX-Padding: {}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {body_len}\r\n\r\n",
+                "p".repeat(40 * 1024)
+            ),
+            431,
+        ),
+    ];
+    for (head, expected) in cases {
+        let first_line = head.lines().next().unwrap().to_owned();
+        let host = app.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        let exchange = async {
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&vec![b'x'; body_len]).await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            std::io::Result::Ok(answer)
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(30), exchange)
+            .await
+            .expect("the exchange ends")
+            .unwrap_or_else(|e| panic!("{first_line}: {e} instead of {expected}"));
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected} ")),
+            "{first_line}: {answer}"
+        );
+    }
+}
