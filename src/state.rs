@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::crypto::KeyRing;
-use crate::domain::Origin;
+use crate::domain::{AllowedHost, Origin};
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
 use crate::store::Store;
@@ -41,6 +41,8 @@ pub struct Inner {
     pub open_connect: bool,
     /// Origins a connect session's `return_to` may point at.
     pub return_to_origins: Vec<Origin>,
+    /// The `Host` values the browser routes answer for (else 421).
+    pub browser_hosts: Vec<AllowedHost>,
     /// Flow cookies are `Secure` when the redirect URI is https.
     pub cookie_secure: bool,
     /// The longest a proxied answer may take, head and body together.

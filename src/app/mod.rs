@@ -145,6 +145,7 @@ impl App {
             admin_token,
             open_connect: config.open_connect,
             return_to_origins: config.return_to_origins.clone(),
+            browser_hosts: web::host::own_hosts(&redirect_uri, bound, &config.allowed_hosts),
             cookie_secure: redirect_uri.scheme() == "https",
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
             proxy_deadline: config.provider_timeout * 3,
@@ -154,7 +155,7 @@ impl App {
         });
 
         let app = Router::new()
-            .merge(web::router())
+            .merge(web::router(&state))
             .merge(api::router())
             .merge(ops::router())
             .fallback(not_found)

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::crypto::KeyRing;
-use crate::domain::Origin;
+use crate::domain::{AllowedHost, Origin};
 use crate::store::PoolSettings;
 
 mod parse;
@@ -111,6 +111,9 @@ pub struct Settings {
     /// Comma-separated origins a connect session's return_to may point at.
     #[arg(long, env = "RETURN_TO_ORIGINS", default_value = "")]
     pub return_to_origins: String,
+    /// Comma-separated extra Host values (host or host:port) the browser routes answer for, besides REDIRECT_URI's host and the listen address; any other Host gets 421.
+    #[arg(long, env = "ALLOWED_HOSTS", default_value = "")]
+    pub allowed_hosts: String,
     /// Where connection events are POSTed [default: no webhooks].
     #[arg(long, env = "WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -222,6 +225,7 @@ pub struct Config {
     pub admin_token: Option<SecretString>,
     pub open_connect: bool,
     pub return_to_origins: Vec<Origin>,
+    pub allowed_hosts: Vec<AllowedHost>,
     pub webhook: Option<WebhookSettings>,
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,

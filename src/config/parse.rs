@@ -98,6 +98,7 @@ impl Settings {
             admin_token: non_empty(self.admin_token).map(SecretString::from),
             open_connect: self.open_connect.unwrap_or(sandbox.is_some()),
             return_to_origins: parse_origins(&self.return_to_origins)?,
+            allowed_hosts: parse_hosts(&self.allowed_hosts)?,
             webhook,
             metrics_addr,
             log_format,
@@ -314,6 +315,17 @@ fn parse_origins(raw: &str) -> Result<Vec<Origin>, ConfigError> {
         .map(|s| {
             Origin::parse(s)
                 .map_err(|e| ConfigError::new("RETURN_TO_ORIGINS", format!("{s:?}: {e}")))
+        })
+        .collect()
+}
+
+fn parse_hosts(raw: &str) -> Result<Vec<AllowedHost>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            AllowedHost::parse(s)
+                .map_err(|e| ConfigError::new("ALLOWED_HOSTS", format!("{s:?}: {e}")))
         })
         .collect()
 }

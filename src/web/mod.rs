@@ -9,21 +9,29 @@ mod connect_script;
 mod csrf;
 pub mod error;
 mod forms;
+pub mod host;
 pub mod page;
 mod popup;
 
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+/// The browser's routes. The pages and forms answer only for this server's
+/// own host names; the static scripts and stylesheet hold nothing to protect.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(connect_page::show))
         .route("/auth", get(auth::start))
         .route("/callback", get(callback::finish))
         .route("/connect/api-key", post(forms::save_api_key))
         .route("/disconnect", post(forms::disconnect))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::only_own_hosts,
+        ))
         .route("/assets/style.css", get(page::stylesheet))
         .route("/assets/popup.js", get(page::popup_script))
         .route("/connect.js", get(connect_script::serve))

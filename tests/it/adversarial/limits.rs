@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::support::{assert_no_secret, browser_get, connections, raw, refused_page};
+use super::support::{assert_no_secret, browser_get, connections, own_host, raw, refused_page};
 use crate::on_both_backends;
 use crate::support::{start, Backend, TestApp, ADMIN_TOKEN};
 
@@ -233,9 +233,10 @@ async fn a_client_that_writes_everything_before_reading_gets_the_early_answer() 
     for (head, expected) in cases {
         let first_line = head.lines().next().unwrap().to_owned();
         let host = app.url.trim_start_matches("http://");
+        let head = own_host(head.as_bytes(), host);
         let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
         let exchange = async {
-            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&head).await?;
             stream.write_all(&vec![b'x'; body_len]).await?;
             let mut answer = Vec::new();
             stream.read_to_end(&mut answer).await?;

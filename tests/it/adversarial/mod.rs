@@ -12,6 +12,7 @@
 //! and send.
 
 mod flow_attacks;
+mod hosts;
 mod limits;
 mod redirects;
 mod reflection;

@@ -52,6 +52,8 @@ pub(super) async fn connections(app: &TestApp) -> Value {
 /// the status, the head (lower-cased) and the body of the answer.
 pub(super) async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, String) {
     let host = app.url.trim_start_matches("http://");
+    let request = own_host(request, host);
+    let request = request.as_slice();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     // The server may answer and close before it has read everything.
     let _ = stream.write_all(request).await;
@@ -68,6 +70,24 @@ pub(super) async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, String) 
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {answer:?}"));
     (status, head.to_lowercase(), body.to_owned())
+}
+
+/// `request` with its `Host: t` line naming `host` instead: the browser
+/// routes answer only for the server's own address, so `t` stands for it.
+pub(super) fn own_host(request: &[u8], host: &str) -> Vec<u8> {
+    let placeholder = b"\r\nHost: t\r\n";
+    match request
+        .windows(placeholder.len())
+        .position(|w| w == placeholder)
+    {
+        Some(at) => [
+            &request[..at],
+            format!("\r\nHost: {host}\r\n").as_bytes(),
+            &request[at + placeholder.len()..],
+        ]
+        .concat(),
+        None => request.to_vec(),
+    }
 }
 
 pub(super) fn browser_get(path: &str) -> Vec<u8> {

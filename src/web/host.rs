@@ -1,0 +1,55 @@
+//! The browser routes answer only for this server's own host names: the
+//! host of `REDIRECT_URI`, the listen address (and localhost names when it
+//! is on loopback), and `ALLOWED_HOSTS`. Any other `Host` gets 421, which
+//! closes DNS rebinding: a page whose own name was rebound to this listener
+//! cannot drive the connect page, `/auth`, `/callback` or the forms.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use url::Url;
+
+use crate::domain::AllowedHost;
+use crate::state::AppState;
+
+/// Every `Host` the browser routes answer for.
+pub fn own_hosts(redirect_uri: &Url, bound: SocketAddr, extra: &[AllowedHost]) -> Vec<AllowedHost> {
+    let mut hosts: Vec<AllowedHost> = AllowedHost::of_url(redirect_uri).into_iter().collect();
+    let port = bound.port();
+    let ip = bound.ip();
+    let literal = Url::parse(&format!("http://{bound}"))
+        .ok()
+        .and_then(|url| AllowedHost::of_url(&url));
+    hosts.extend(literal);
+    if ip.is_loopback() || ip.is_unspecified() {
+        for name in ["localhost", "127.0.0.1", "[::1]"] {
+            hosts.push(AllowedHost::of_addr(name, port));
+        }
+    }
+    hosts.extend(extra.iter().cloned());
+    hosts
+}
+
+pub async fn only_own_hosts(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if host.is_some_and(|host| state.browser_hosts.iter().any(|own| own.matches(host))) {
+        return next.run(request).await;
+    }
+    state.pages.message(
+        StatusCode::MISDIRECTED_REQUEST,
+        "Wrong address",
+        "This page answers only at its own address. Open the link the app gave you as it is.",
+        None,
+    )
+}
