@@ -247,13 +247,19 @@ impl AllowedHost {
     /// `host` or `host:port`, as an `ALLOWED_HOSTS` entry or a `Host` header gives it.
     pub fn parse(raw: &str) -> Result<Self, HostError> {
         let authority: http::uri::Authority = raw.parse().map_err(|_| HostError)?;
-        if authority.as_str().contains('@') || authority.host().is_empty() {
-            return Err(HostError);
-        }
-        Ok(Self {
+        let parsed = Self {
             host: authority.host().to_ascii_lowercase(),
             port: authority.port_u16(),
-        })
+        };
+        // Exactly `host` or `host:port` with a numeric port, nothing dropped.
+        let rebuilt = match parsed.port {
+            Some(port) => format!("{}:{port}", parsed.host),
+            None => parsed.host.clone(),
+        };
+        if parsed.host.is_empty() || !rebuilt.eq_ignore_ascii_case(raw) {
+            return Err(HostError);
+        }
+        Ok(parsed)
     }
 
     /// The host and port of `url` (its scheme's default port when it names none).
