@@ -29,6 +29,11 @@ impl ApiClient {
         Self { http, base }
     }
 
+    /// The API's host name, for log lines.
+    pub fn host(&self) -> &str {
+        self.base.host_str().unwrap_or("upstream")
+    }
+
     /// `base` joined with a relative path, keeping the base's own path.
     pub fn url_for(&self, path: &str) -> String {
         format!(

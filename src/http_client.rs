@@ -38,9 +38,10 @@ fn builder(timeout: Duration) -> reqwest::ClientBuilder {
 /// Why an outbound request got no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
-    #[error("no answer in time")]
-    Timeout,
-    #[error("could not be reached: {0}")]
+    #[error("{host}: no answer in time")]
+    Timeout { host: String },
+    /// The host and the reason (refused, TLS, a broken answer, ...), never the URL.
+    #[error("{0}")]
     Unreachable(String),
     #[error("answered with more than {MAX_PROVIDER_ANSWER} bytes")]
     TooLarge,
@@ -48,12 +49,45 @@ pub enum OutboundError {
 
 impl From<reqwest::Error> for OutboundError {
     fn from(error: reqwest::Error) -> Self {
+        // The host only: the URL may carry a query we should not log.
+        let host = error
+            .url()
+            .and_then(|url| url.host_str())
+            .unwrap_or("upstream")
+            .to_owned();
         if error.is_timeout() {
-            OutboundError::Timeout
-        } else {
-            // Without the URL: it may carry a query we should not log.
-            OutboundError::Unreachable(error.without_url().to_string())
+            return OutboundError::Timeout { host };
         }
+        OutboundError::Unreachable(format!("{host}: {}", reason(&error)))
+    }
+}
+
+/// A short, fixed reason an operator can act on.
+fn reason(error: &reqwest::Error) -> &'static str {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused",
+                std::io::ErrorKind::ConnectionReset => return "connection reset",
+                _ => {}
+            }
+        }
+        let text = cause.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+            return "TLS failed";
+        }
+        if text.contains("dns") || text.contains("failed to lookup") {
+            return "name not resolved";
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "broken answer"
+    } else {
+        "request failed"
     }
 }
 

@@ -4,26 +4,23 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use emailoctopus_connect::app::App;
-use emailoctopus_connect::config::{Cli, Command, LogFormat};
-use emailoctopus_connect::crypto::generate_key;
+use emailoctopus_connect::app::{App, StartError};
+use emailoctopus_connect::config::{Cli, Command, LogFormat, Purpose, CONFIG_ERROR};
+use emailoctopus_connect::crypto::{generate_key, random_token};
+use emailoctopus_connect::store::StoreError;
 use secrecy::ExposeSecret;
-
-/// The exit status for a setting that is missing or malformed.
-const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     // `.env` first; real environment variables win because dotenvy never overrides.
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(error) if error.not_found() => {}
-        Err(error) => return config_error(&format!(".env: {error}")),
+    if let Err(message) = load_dot_env() {
+        return config_error(&message);
     }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    if command == Command::GenKey {
-        say(&generate_key());
-        return ExitCode::SUCCESS;
+    match command {
+        Command::GenKey => return print(&generate_key()),
+        Command::GenToken => return print(&random_token()),
+        Command::Serve | Command::Rekey => {}
     }
     let log_format = match cli.settings.log_format() {
         Ok(format) => format,
@@ -33,7 +30,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     if command == Command::Rekey {
         // Re-keying needs the database and the keys, not the provider.
-        return match cli.settings.storage(false) {
+        return match cli.settings.storage(Purpose::Rekey) {
             Ok(storage) => runtime.block_on(emailoctopus_connect::rekey::run(&storage)),
             Err(error) => config_error(&error),
         };
@@ -44,9 +41,36 @@ fn main() -> ExitCode {
     }
 }
 
+fn print(line: &str) -> ExitCode {
+    say(line);
+    ExitCode::SUCCESS
+}
+
 fn config_error(error: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::from(CONFIG_ERROR)
+}
+
+/// Reads `.env` when there is one. A line that does not parse is named by
+/// its number, never shown: it may hold a secret.
+fn load_dot_env() -> Result<(), String> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(error) if error.not_found() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let number = std::fs::read_to_string(".env")
+                .ok()
+                .and_then(|text| {
+                    let first = line.lines().next().unwrap_or_default().to_owned();
+                    text.lines().position(|l| l.trim() == first.trim())
+                })
+                .map_or_else(|| "a line".to_owned(), |i| format!("line {}", i + 1));
+            Err(format!(
+                ".env: {number} cannot be parsed (expected NAME=value)"
+            ))
+        }
+        Err(error) => Err(format!(".env: {error}")),
+    }
 }
 
 async fn serve(config: emailoctopus_connect::config::Config) -> ExitCode {
@@ -59,8 +83,18 @@ async fn serve(config: emailoctopus_connect::config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match App::build(config).await {
+    let mut shutdown = Box::pin(shutdown);
+    // A database that is not reachable yet is waited for; a signal meanwhile
+    // stops the start at once.
+    let app = tokio::select! {
+        app = App::build(config) => app,
+        () = &mut shutdown => return ExitCode::SUCCESS,
+    };
+    let app = match app {
         Ok(app) => app,
+        Err(error @ StartError::Store(StoreError::Misconfigured(_))) => {
+            return config_error(&error)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::FAILURE;
@@ -69,6 +103,12 @@ async fn serve(config: emailoctopus_connect::config::Config) -> ExitCode {
     say(&format!("listening on http://{}", app.local_addr()));
     if let Some(sandbox) = app.sandbox() {
         say("sandbox: built-in provider and fake API, nothing real is touched");
+        if !sandbox.ignored.is_empty() {
+            say(&format!(
+                "sandbox: ignoring {} from the environment or .env; this run makes its own",
+                sandbox.ignored.join(", ")
+            ));
+        }
         say(&format!(
             "sandbox: admin token for this run: {}",
             sandbox.admin_token.expose_secret()
@@ -96,10 +136,12 @@ fn say(line: &str) {
 }
 
 fn init_tracing(format: LogFormat) {
+    // Libraries speak only when something is wrong; ours says what happened.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,emailoctopus_connect=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {

@@ -33,7 +33,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.store.ping().await {
-        (StatusCode::OK, "ready\n").into_response()
+        (StatusCode::OK, format!("ready\nmode: {}\n", state.mode)).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

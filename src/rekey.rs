@@ -86,13 +86,17 @@ async fn reseal_row(
     Ok(())
 }
 
-/// The `rekey` subcommand.
+/// The `rekey` subcommand. It never creates a database: a wrong
+/// `DATABASE_URL` must not look like "nothing to re-seal".
 pub async fn run(storage: &StorageSettings) -> ExitCode {
-    let store = match Store::connect(&storage.database_url, &storage.pool).await {
+    let store = match Store::connect_existing(&storage.database_url, &storage.pool).await {
         Ok(store) => store,
         Err(error) => {
             eprintln!("error: DATABASE_URL: {error}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(match error {
+                StoreError::Misconfigured(_) => crate::config::CONFIG_ERROR,
+                _ => 1,
+            });
         }
     };
     let result = rekey(&store, &storage.keys).await;

@@ -27,8 +27,9 @@ pub struct Inner {
     pub keys: KeyRing,
     /// Now, movable in tests.
     pub clock: Clock,
-    /// The OAuth provider: authorize URL, exchange, refresh, revoke.
-    pub provider: Arc<ProviderClient>,
+    /// The OAuth provider: authorize URL, exchange, refresh, revoke;
+    /// `None` in API-key mode.
+    pub provider: Option<Arc<ProviderClient>>,
     /// The credential rules: store, open, refresh, delete.
     pub connections: Arc<Connections>,
     /// Single-use connect sessions that let a browser connect one connection.
@@ -39,6 +40,9 @@ pub struct Inner {
     pub admin_token: Option<SecretString>,
     /// `/auth` without a session connects `default`.
     pub open_connect: bool,
+    /// This run's mode as `/readyz` and `GET /connections` name it:
+    /// `oauth`, `api_keys` or `sandbox`.
+    pub mode: &'static str,
     /// Origins a connect session's `return_to` may point at.
     pub return_to_origins: Vec<Origin>,
     /// The `Host` values the browser routes answer for (else 421).

@@ -3,8 +3,8 @@
 //! Start the connect server with this app's origin allowed, then the app:
 //!
 //! ```text
-//! cargo run -- --sandbox --admin-token=change-me --return-to-origins=http://127.0.0.1:8080
-//! CONNECT_SERVER=http://127.0.0.1:3000 ADMIN_TOKEN=change-me cargo run --example spa
+//! cargo run -- --sandbox --return-to-origins=http://127.0.0.1:8080   # prints its admin token
+//! CONNECT_SERVER=http://127.0.0.1:3000 ADMIN_TOKEN=<the printed token> cargo run --example spa
 //! ```
 //!
 //! and open http://127.0.0.1:8080. Settings (environment): `CONNECT_SERVER`

@@ -76,6 +76,9 @@ impl From<&Connection> for ConnectionBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectionList {
+    /// How this server connects: `oauth` (OAuth and API keys), `api_keys`
+    /// (no OAuth client configured) or `sandbox`.
+    mode: &'static str,
     connections: Vec<ConnectionBody>,
 }
 
@@ -114,6 +117,7 @@ pub async fn list(
 ) -> Result<Json<ConnectionList>, ApiError> {
     let connections = state.connections.list().await?;
     Ok(Json(ConnectionList {
+        mode: state.mode,
         connections: connections.iter().map(ConnectionBody::from).collect(),
     }))
 }

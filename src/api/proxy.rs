@@ -99,7 +99,11 @@ pub async fn forward(
     let deadline = Instant::now() + state.proxy_deadline;
     let answer = tokio::time::timeout_at(deadline, call_upstream(&state, &id, &request))
         .await
-        .map_err(|_| ApiError::Upstream(OutboundError::Timeout))??;
+        .map_err(|_| {
+            ApiError::Upstream(OutboundError::Timeout {
+                host: state.api.host().to_owned(),
+            })
+        })??;
     state.metrics.proxy_request(answer.status().as_u16());
     stream_back(answer, &state.public_url, deadline)
 }

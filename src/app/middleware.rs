@@ -11,13 +11,12 @@ use axum::response::Response;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use super::MAX_BODY_BYTES;
 use crate::metrics::Metrics;
 use crate::server;
 use crate::state::AppState;
+use crate::web::page::BackLink;
 
 pub(super) async fn not_found(State(state): State<AppState>) -> Response {
     state.pages.message(
@@ -25,6 +24,7 @@ pub(super) async fn not_found(State(state): State<AppState>) -> Response {
         "Not found",
         "There is nothing at this address.",
         None,
+        &BackLink::ConnectPage { session: None },
     )
 }
 
@@ -34,6 +34,7 @@ pub(super) async fn method_not_allowed(State(state): State<AppState>) -> Respons
         "Method not allowed",
         "This address does not take that kind of request.",
         None,
+        &BackLink::ConnectPage { session: None },
     )
 }
 
@@ -52,21 +53,28 @@ pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
     let csp = HeaderValue::from_str(&csp).expect("serialised origins are valid header text");
     router
         .layer(middleware::from_fn_with_state(
-            Finishing { metrics: state.metrics.clone(), csp },
+            state.pages.clone(),
+            crate::web::error::render_errors,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Finishing {
+                metrics: state.metrics.clone(),
+                csp,
+            },
             finish,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, server::SLOW_REQUEST_LIMIT))
-        .layer(
-            // Method and path only: a query can hold a code, a state or a session token.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| tracing::info_span!("request", method = %request.method(), path = %request.uri().path()))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            server::SLOW_REQUEST_LIMIT,
+        ))
         .layer(CatchPanicLayer::custom(|_panic| {
             // The panic's message may hold anything; it is not shown or logged.
             tracing::error!("a request handler panicked");
-            crate::web::page::render_plain(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")
+            crate::web::page::render_plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side. Please try again.",
+            )
         }))
 }
 
@@ -78,10 +86,11 @@ struct Finishing {
 }
 
 /// The security headers of every answer, `no-store` unless the handler set
-/// its own caching, and the latency metric: one middleware rather than a
-/// layer each, which showed in the per-request cost.
+/// its own caching, the latency metric and the request's one log line: one
+/// middleware rather than a layer each, which showed in the per-request cost.
 async fn finish(State(finishing): State<Finishing>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -99,8 +108,17 @@ async fn finish(State(finishing): State<Finishing>, request: Request, next: Next
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let elapsed = started.elapsed();
     finishing
         .metrics
-        .request_finished(route, started.elapsed().as_secs_f64());
+        .request_finished(route, elapsed.as_secs_f64());
+    // The route, never the path or query: those can hold a code, a state or a session token.
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     response
 }

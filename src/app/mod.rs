@@ -8,19 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use url::Url;
 
 use crate::api_client::ApiClient;
 use crate::clock::Clock;
-use crate::config::{Config, ProviderSettings};
+use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::domain::{ConnectionId, ConnectionStatus};
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
+use crate::sandbox::SandboxInfo;
 use crate::server;
 use crate::state::{AppState, Inner};
 use crate::store::{Backend, Store, StoreError};
@@ -45,12 +45,6 @@ pub enum StartError {
     },
     #[error("DATABASE_URL: {0}")]
     Store(#[from] StoreError),
-}
-
-/// What the sandbox made for this run, to print in the banner.
-pub struct SandboxInfo {
-    pub admin_token: SecretString,
-    pub api_key: String,
 }
 
 pub struct App {
@@ -89,6 +83,7 @@ impl App {
 
         let Surroundings {
             provider: provider_settings,
+            mode,
             api_base_url,
             admin_token,
             pages,
@@ -97,15 +92,27 @@ impl App {
             sandbox,
         } = Surroundings::of(&config, bound, &clock);
 
-        let redirect_raw = redirect_uri(&provider_settings, bound);
+        let redirect_raw = redirect_uri(
+            provider_settings
+                .as_ref()
+                .and_then(|p| p.redirect_uri.as_deref())
+                .or(config.redirect_uri.as_deref()),
+            bound,
+        );
         let redirect_uri = Url::parse(&redirect_raw).expect("a checked redirect URI parses");
         let store = Store::connect(&database_url, &config.storage.pool).await?;
         let metrics = Metrics::default();
-        let provider = Arc::new(ProviderClient::new(
-            &provider_settings,
-            &redirect_raw,
-            http.clone(),
-        ));
+        let provider = provider_settings
+            .map(|settings| Arc::new(ProviderClient::new(&settings, &redirect_raw, http.clone())));
+        if provider.is_none() {
+            tracing::info!("OAuth is not configured: connections use API keys");
+        }
+        if admin_token.is_none() {
+            tracing::info!(
+                "ADMIN_TOKEN is not set: the backend API answers 401 to every request \
+                 (make one with `emailoctopus-connect gen-token`)"
+            );
+        }
         let api = ApiClient::new(
             crate::http_client::build_streaming(config.provider_timeout),
             api_base_url,
@@ -144,6 +151,7 @@ impl App {
             api,
             admin_token,
             open_connect: config.open_connect,
+            mode,
             return_to_origins: config.return_to_origins.clone(),
             browser_hosts: web::host::own_hosts(&redirect_uri, bound, &config.allowed_hosts),
             cookie_secure: redirect_uri.scheme() == "https",
@@ -233,8 +241,8 @@ impl App {
 }
 
 /// The redirect URI as configured (kept as written), or this listener's `/callback`.
-fn redirect_uri(settings: &ProviderSettings, bound: SocketAddr) -> String {
-    settings.redirect_uri.clone().unwrap_or_else(|| {
+fn redirect_uri(configured: Option<&str>, bound: SocketAddr) -> String {
+    configured.map(str::to_owned).unwrap_or_else(|| {
         let host = if bound.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], bound.port()))
         } else {

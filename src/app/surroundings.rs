@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::{Config, ProviderSettings};
+use crate::config::{Config, ProviderSettings, RunMode};
 use crate::crypto::random_token;
 use crate::sandbox::Sandbox;
 use crate::web::page::Pages;
@@ -28,7 +28,10 @@ impl Drop for TemporaryDatabase {
 /// What this run talks to: the configured provider, API and database, or
 /// the sandbox's stand-ins for them.
 pub(super) struct Surroundings {
-    pub(super) provider: ProviderSettings,
+    /// `None` in API-key mode: no OAuth client is configured.
+    pub(super) provider: Option<ProviderSettings>,
+    /// What `/readyz` and `GET /connections` call this run's mode.
+    pub(super) mode: &'static str,
     pub(super) api_base_url: Url,
     pub(super) admin_token: Option<SecretString>,
     pub(super) pages: Pages,
@@ -39,12 +42,15 @@ pub(super) struct Surroundings {
 
 impl Surroundings {
     pub(super) fn of(config: &Config, bound: SocketAddr, clock: &Clock) -> Self {
-        let Some(settings) = &config.sandbox else {
+        let (provider, mode, settings) = match &config.mode {
+            RunMode::OAuth(provider) => (Some((**provider).clone()), "oauth", None),
+            RunMode::ApiKeysOnly => (None, "api_keys", None),
+            RunMode::Sandbox(settings) => (None, "sandbox", Some(settings)),
+        };
+        let Some(settings) = settings else {
             return Self {
-                provider: config
-                    .provider
-                    .clone()
-                    .expect("a non-sandbox config has a provider"),
+                provider,
+                mode,
                 api_base_url: config.api_base_url.clone(),
                 admin_token: config.admin_token.clone(),
                 pages: Pages::default(),
@@ -53,13 +59,14 @@ impl Surroundings {
                 sandbox: None,
             };
         };
-        let sandbox = Sandbox::new(bound, settings, config.admin_token.clone(), clock.clone());
+        let sandbox = Sandbox::new(bound, settings, clock.clone());
         let path = std::env::temp_dir().join(format!(
             "emailoctopus-connect-sandbox-{}.db",
             &random_token()[..12]
         ));
         Self {
-            provider: sandbox.provider.clone(),
+            provider: Some(sandbox.provider.clone()),
+            mode,
             api_base_url: sandbox.api_base_url.clone(),
             admin_token: Some(sandbox.admin_token.clone()),
             pages: sandbox.pages.clone(),

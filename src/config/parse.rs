@@ -14,6 +14,23 @@ const MAX_MILLIS: u64 = 60 * 60 * 1000;
 const MAX_TOKEN_LIFETIME_SECS: u64 = 366 * 24 * 60 * 60;
 const MAX_POOL: u64 = 1000;
 
+/// Collects every problem, so one run names all the settings to fix.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn check<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
+/// Which command the settings are read for: only `serve` may suggest the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Serve,
+    Rekey,
+}
+
 impl Settings {
     /// Only the log format, so that logging can start before the rest is checked.
     pub fn log_format(&self) -> Result<LogFormat, ConfigError> {
@@ -27,85 +44,106 @@ impl Settings {
         }
     }
 
-    /// Checks every setting and turns it into typed values.
-    pub fn parse(self) -> Result<Config, ConfigError> {
-        let log_format = self.log_format()?;
-        let listen_addr = parse_addr("LISTEN_ADDR", &self.listen_addr)?;
-        let provider_timeout = Duration::from_secs(parse_bounded(
-            "PROVIDER_TIMEOUT_SECS",
-            &self.provider_timeout_secs,
-            MAX_SECS,
-        )?);
-        let sandbox = if self.sandbox {
-            if !listen_addr.ip().is_loopback() {
-                return Err(ConfigError::new(
-                    "LISTEN_ADDR",
-                    "the sandbox listens on loopback only (use 127.0.0.1 or [::1])",
-                ));
-            }
-            Some(SandboxSettings {
-                token_lifetime: Duration::from_secs(parse_bounded(
-                    "SANDBOX_TOKEN_LIFETIME_SECS",
-                    &self.sandbox_token_lifetime_secs,
-                    MAX_TOKEN_LIFETIME_SECS,
-                )?),
-                provider_coop: self.sandbox_provider_coop,
-            })
+    /// Whether `--sandbox` (or `SANDBOX`) is on; a malformed value is an error.
+    fn sandbox(&self) -> Result<bool, ConfigError> {
+        optional_bool("SANDBOX", &self.sandbox).map(|on| on.unwrap_or(false))
+    }
+
+    /// Checks every setting and turns it into typed values; every problem
+    /// is reported, not only the first.
+    pub fn parse(self) -> Result<Config, ConfigErrors> {
+        let mut problems = Problems::default();
+        let log_format = problems.check(self.log_format());
+        let listen_addr = problems.check(parse_addr("LISTEN_ADDR", &self.listen_addr));
+        let provider_timeout = problems.check(
+            parse_bounded(
+                "PROVIDER_TIMEOUT_SECS",
+                &self.provider_timeout_secs,
+                MAX_SECS,
+            )
+            .map(Duration::from_secs),
+        );
+        let sandbox = problems.check(self.sandbox()).unwrap_or(false);
+        let open_connect = problems.check(optional_bool("OPEN_CONNECT", &self.open_connect));
+        let mode = if sandbox {
+            problems.check(self.sandbox_settings(listen_addr))
         } else {
-            None
+            problems.check(self.oauth_or_api_keys())
         };
-        let storage = self.storage(sandbox.is_some())?;
-        let metrics_addr = self
-            .metrics_addr
-            .as_deref()
-            .map(|raw| parse_addr("METRICS_ADDR", raw))
-            .transpose()?;
-        if sandbox.is_some() && metrics_addr.is_some_and(|a| !a.ip().is_loopback()) {
-            return Err(ConfigError::new(
+        let storage = self.storage_into(&mut problems, Purpose::Serve, sandbox);
+        let metrics_addr = problems.check(
+            non_empty(self.metrics_addr.clone())
+                .map(|raw| parse_addr("METRICS_ADDR", &raw))
+                .transpose(),
+        );
+        if sandbox
+            && metrics_addr
+                .flatten()
+                .is_some_and(|a| !a.ip().is_loopback())
+        {
+            problems.0.push(ConfigError::new(
                 "METRICS_ADDR",
                 "the sandbox listens on loopback only",
             ));
         }
-        let provider = if sandbox.is_some() {
-            None
-        } else {
-            Some(self.provider_settings()?)
-        };
-        let maintenance = self.maintenance_settings()?;
-        let webhook = match (self.webhook_url, self.webhook_secret) {
-            (None, _) => None,
-            (Some(url), Some(secret)) if !secret.is_empty() => Some(WebhookSettings {
-                url: parse_http_url("WEBHOOK_URL", &url)?,
-                secret: SecretString::from(secret),
-                retry_base: Duration::from_millis(parse_bounded(
-                    "WEBHOOK_RETRY_BASE_MS",
-                    &self.webhook_retry_base_ms,
-                    MAX_MILLIS,
-                )?),
-            }),
-            (Some(_), _) => {
-                return Err(ConfigError::new(
-                    "WEBHOOK_SECRET",
-                    "required when WEBHOOK_URL is set",
-                ))
-            }
-        };
-        Ok(Config {
-            listen_addr,
-            provider,
-            api_base_url: parse_endpoint_url("API_BASE_URL", &self.api_base_url)?,
-            storage,
-            admin_token: non_empty(self.admin_token).map(SecretString::from),
-            open_connect: self.open_connect.unwrap_or(sandbox.is_some()),
-            return_to_origins: parse_origins(&self.return_to_origins)?,
-            allowed_hosts: parse_hosts(&self.allowed_hosts)?,
-            webhook,
-            metrics_addr,
+        let maintenance = problems.check(self.maintenance_settings());
+        let webhook = problems.check(self.webhook());
+        let api_base_url = problems.check(parse_endpoint_url("API_BASE_URL", &self.api_base_url));
+        let return_to_origins = problems.check(parse_origins(&self.return_to_origins));
+        let allowed_hosts = problems.check(parse_hosts(&self.allowed_hosts));
+        let redirect_uri = problems.check(
+            non_empty(self.redirect_uri.clone())
+                .map(|raw| parse_endpoint_url("REDIRECT_URI", &raw).map(|_| raw))
+                .transpose(),
+        );
+        let admin_token = non_empty(self.admin_token).map(SecretString::from);
+        match (
             log_format,
+            listen_addr,
             provider_timeout,
+            open_connect,
+            mode,
+            storage,
+            metrics_addr,
+            webhook,
+            api_base_url,
+            return_to_origins,
+            redirect_uri,
             maintenance,
-            sandbox,
-        })
+            allowed_hosts,
+        ) {
+            (
+                Some(log_format),
+                Some(listen_addr),
+                Some(provider_timeout),
+                Some(open_connect),
+                Some(mode),
+                Some(storage),
+                Some(metrics_addr),
+                Some(webhook),
+                Some(api_base_url),
+                Some(return_to_origins),
+                Some(redirect_uri),
+                Some(maintenance),
+                Some(allowed_hosts),
+            ) if problems.0.is_empty() => Ok(Config {
+                listen_addr,
+                redirect_uri,
+                open_connect: open_connect.unwrap_or(sandbox),
+                mode,
+                api_base_url,
+                storage,
+                admin_token,
+                return_to_origins,
+                allowed_hosts,
+                webhook,
+                metrics_addr,
+                log_format,
+                provider_timeout,
+                maintenance,
+            }),
+            _ => Err(ConfigErrors(problems.0)),
+        }
     }
 
     fn maintenance_settings(&self) -> Result<MaintenanceSettings, ConfigError> {
@@ -117,7 +155,7 @@ impl Settings {
             3660,
         )?;
         Ok(MaintenanceSettings {
-            enabled: self.maintenance,
+            enabled: optional_bool("MAINTENANCE", &self.maintenance)?.unwrap_or(true),
             interval: secs(
                 "MAINTENANCE_INTERVAL_SECS",
                 &self.maintenance_interval_secs,
@@ -138,47 +176,121 @@ impl Settings {
         })
     }
 
-    /// The database and the key ring. The sandbox makes a key for the run
-    /// when none is given.
-    pub fn storage(&self, sandbox: bool) -> Result<StorageSettings, ConfigError> {
-        let keys = match &self.token_encryption_key {
-            Some(raw) => KeyRing::parse(raw)
-                .map_err(|e| ConfigError::new("TOKEN_ENCRYPTION_KEY", e.to_string()))?,
-            None if sandbox => KeyRing::generate(),
-            None => return Err(missing("TOKEN_ENCRYPTION_KEY", "--token-encryption-key")),
+    /// The database and the key ring: all that `rekey` needs.
+    pub fn storage(&self, purpose: Purpose) -> Result<StorageSettings, ConfigErrors> {
+        let mut problems = Problems::default();
+        match self.storage_into(&mut problems, purpose, false) {
+            Some(storage) if problems.0.is_empty() => Ok(storage),
+            _ => Err(ConfigErrors(problems.0)),
+        }
+    }
+
+    /// The sandbox makes its own key for the run, whatever is set.
+    fn storage_into(
+        &self,
+        problems: &mut Problems,
+        purpose: Purpose,
+        sandbox: bool,
+    ) -> Option<StorageSettings> {
+        let keys = match non_empty(self.token_encryption_key.clone()) {
+            _ if sandbox => Some(KeyRing::generate()),
+            Some(raw) => problems.check(
+                KeyRing::parse(&raw)
+                    .map_err(|e| ConfigError::new("TOKEN_ENCRYPTION_KEY", e.to_string())),
+            ),
+            None => {
+                let hint = match purpose {
+                    Purpose::Serve => " (or try it without an account: --sandbox)",
+                    Purpose::Rekey => "",
+                };
+                problems.0.push(ConfigError::new(
+                    "TOKEN_ENCRYPTION_KEY",
+                    format!(
+                        "required: make one with `emailoctopus-connect gen-key` and set \
+                         TOKEN_ENCRYPTION_KEY or --token-encryption-key{hint}"
+                    ),
+                ));
+                None
+            }
         };
-        let database_url = parse_database_url(&self.database_url)?;
-        let max_connections = match &self.database_max_connections {
-            Some(raw) => parse_bounded("DATABASE_MAX_CONNECTIONS", raw, MAX_POOL)? as u32,
+        let database_url = problems.check(parse_database_url(&self.database_url));
+        let max_connections = match non_empty(self.database_max_connections.clone()) {
+            Some(raw) => problems
+                .check(parse_bounded("DATABASE_MAX_CONNECTIONS", &raw, MAX_POOL))
+                .map(|n| n as u32),
             // SQLite has one writer, and each extra connection is another
             // thread to hand every statement to: one is the fastest.
-            None if database_url.starts_with("sqlite:") => 1,
-            None => 10,
+            None if database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("sqlite:")) =>
+            {
+                Some(1)
+            }
+            None => Some(10),
         };
-        Ok(StorageSettings {
-            database_url,
+        let acquire_timeout = problems.check(parse_bounded(
+            "DATABASE_ACQUIRE_TIMEOUT_SECS",
+            &self.database_acquire_timeout_secs,
+            MAX_SECS,
+        ));
+        let start_timeout = problems.check(parse_bounded(
+            "DATABASE_START_TIMEOUT_SECS",
+            &self.database_start_timeout_secs,
+            MAX_SECS,
+        ));
+        Some(StorageSettings {
+            database_url: database_url?,
             pool: PoolSettings {
-                max_connections,
-                acquire_timeout: Duration::from_secs(parse_bounded(
-                    "DATABASE_ACQUIRE_TIMEOUT_SECS",
-                    &self.database_acquire_timeout_secs,
-                    MAX_SECS,
-                )?),
-                start_timeout: Duration::from_secs(parse_bounded(
-                    "DATABASE_START_TIMEOUT_SECS",
-                    &self.database_start_timeout_secs,
-                    MAX_SECS,
-                )?),
+                max_connections: max_connections?,
+                acquire_timeout: Duration::from_secs(acquire_timeout?),
+                start_timeout: Duration::from_secs(start_timeout?),
             },
-            keys,
+            keys: keys?,
         })
     }
 
-    fn provider_settings(&self) -> Result<ProviderSettings, ConfigError> {
-        let client_id =
-            non_empty(self.client_id.clone()).ok_or_else(|| missing("CLIENT_ID", "--client-id"))?;
-        let client_secret = non_empty(self.client_secret.clone())
-            .ok_or_else(|| missing("CLIENT_SECRET", "--client-secret"))?;
+    fn sandbox_settings(&self, listen_addr: Option<SocketAddr>) -> Result<RunMode, ConfigError> {
+        if listen_addr.is_some_and(|addr| !addr.ip().is_loopback()) {
+            return Err(ConfigError::new(
+                "LISTEN_ADDR",
+                "the sandbox listens on loopback only (use 127.0.0.1 or [::1])",
+            ));
+        }
+        let token_lifetime = parse_bounded(
+            "SANDBOX_TOKEN_LIFETIME_SECS",
+            &self.sandbox_token_lifetime_secs,
+            MAX_TOKEN_LIFETIME_SECS,
+        )?;
+        let set = |name: &'static str, value: &Option<String>| {
+            non_empty(value.clone()).is_some().then_some(name)
+        };
+        let ignored = [
+            set("CLIENT_ID", &self.client_id),
+            set("CLIENT_SECRET", &self.client_secret),
+            set("TOKEN_ENCRYPTION_KEY", &self.token_encryption_key),
+            set("ADMIN_TOKEN", &self.admin_token),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(RunMode::Sandbox(SandboxSettings {
+            token_lifetime: Duration::from_secs(token_lifetime),
+            provider_coop: optional_bool("SANDBOX_PROVIDER_COOP", &self.sandbox_provider_coop)?
+                .unwrap_or(false),
+            ignored,
+        }))
+    }
+
+    /// OAuth when both client settings are there, API keys only when neither is.
+    fn oauth_or_api_keys(&self) -> Result<RunMode, ConfigError> {
+        let client_id = non_empty(self.client_id.clone());
+        let client_secret = non_empty(self.client_secret.clone());
+        let (client_id, client_secret) = match (client_id, client_secret) {
+            (None, None) => return Ok(RunMode::ApiKeysOnly),
+            (Some(id), Some(secret)) => (id, secret),
+            (None, Some(_)) => return Err(half_client("CLIENT_ID", "CLIENT_SECRET")),
+            (Some(_), None) => return Err(half_client("CLIENT_SECRET", "CLIENT_ID")),
+        };
         let auth_method = match self.token_auth_method.as_str() {
             "client_secret_post" => TokenAuthMethod::ClientSecretPost,
             "client_secret_basic" => TokenAuthMethod::ClientSecretBasic,
@@ -189,20 +301,14 @@ impl Settings {
                 ))
             }
         };
-        Ok(ProviderSettings {
+        Ok(RunMode::OAuth(Box::new(ProviderSettings {
             client_id,
             client_secret: SecretString::from(client_secret),
-            redirect_uri: self
-                .redirect_uri
-                .as_deref()
-                .map(|raw| parse_endpoint_url("REDIRECT_URI", raw).map(|_| raw.to_owned()))
-                .transpose()?,
+            redirect_uri: None,
             authorize_url: parse_endpoint_url("AUTHORIZE_URL", &self.authorize_url)?,
             token_url: parse_endpoint_url("TOKEN_URL", &self.token_url)?,
-            revoke_url: self
-                .revoke_url
-                .as_deref()
-                .map(|raw| parse_endpoint_url("REVOKE_URL", raw))
+            revoke_url: non_empty(self.revoke_url.clone())
+                .map(|raw| parse_endpoint_url("REVOKE_URL", &raw))
                 .transpose()?,
             issuer: non_empty(self.issuer.clone()),
             scopes: self
@@ -213,14 +319,38 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
             auth_method,
-        })
+        })))
+    }
+
+    fn webhook(&self) -> Result<Option<WebhookSettings>, ConfigError> {
+        let Some(url) = non_empty(self.webhook_url.clone()) else {
+            return Ok(None);
+        };
+        let Some(secret) = non_empty(self.webhook_secret.clone()) else {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                "required when WEBHOOK_URL is set",
+            ));
+        };
+        Ok(Some(WebhookSettings {
+            url: parse_http_url("WEBHOOK_URL", &url)?,
+            secret: SecretString::from(secret),
+            retry_base: Duration::from_millis(parse_bounded(
+                "WEBHOOK_RETRY_BASE_MS",
+                &self.webhook_retry_base_ms,
+                MAX_MILLIS,
+            )?),
+        }))
     }
 }
 
-fn missing(variable: &'static str, flag: &str) -> ConfigError {
+/// Only one of the pair is set: OAuth needs both, API-key mode neither.
+fn half_client(missing: &'static str, present: &str) -> ConfigError {
     ConfigError::new(
-        variable,
-        format!("required: set {variable} or {flag} (or run with --sandbox to try it without an account)"),
+        missing,
+        format!(
+            "required because {present} is set (set both for OAuth, or neither to connect with API keys only)"
+        ),
     )
 }
 
@@ -228,13 +358,26 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-/// Booleans take exactly `true`/`false`/`1`/`0`, as the contract says.
-pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
-    match raw {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(format!("expected true, false, 1 or 0, not {other:?}")),
+/// Booleans take `true`/`false`/`1`/`0`/`yes`/`no`/`on`/`off`, as the contract says.
+fn parse_bool(variable: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("{raw:?} is not a boolean: use true, false, 1, 0, yes, no, on or off"),
+        )),
     }
+}
+
+/// An unset or empty boolean is `None`: its default depends on the mode.
+fn optional_bool(
+    variable: &'static str,
+    raw: &Option<String>,
+) -> Result<Option<bool>, ConfigError> {
+    non_empty(raw.clone())
+        .map(|raw| parse_bool(variable, &raw))
+        .transpose()
 }
 
 fn parse_addr(variable: &'static str, raw: &str) -> Result<SocketAddr, ConfigError> {
@@ -344,16 +487,63 @@ mod tests {
     const KEY: &str = "--token-encryption-key=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
     #[test]
-    fn a_missing_client_id_names_the_variable() {
-        let err = settings(&["--client-secret=s", KEY]).unwrap_err();
-        assert!(err.starts_with("CLIENT_ID: required"), "{err}");
+    fn neither_client_setting_means_api_key_mode() {
+        let config = settings(&[KEY]).unwrap();
+        assert!(matches!(config.mode, RunMode::ApiKeysOnly));
+        let config = settings(&[KEY, "--client-id=", "--client-secret= "]).unwrap();
+        assert!(matches!(config.mode, RunMode::ApiKeysOnly));
     }
 
     #[test]
-    fn booleans_take_only_true_false_one_zero() {
+    fn half_a_client_names_the_missing_half() {
+        let err = settings(&["--client-secret=s", KEY]).unwrap_err();
+        assert!(
+            err.starts_with("CLIENT_ID: required because CLIENT_SECRET"),
+            "{err}"
+        );
+        let err = settings(&["--client-id=c", KEY]).unwrap_err();
+        assert!(
+            err.starts_with("CLIENT_SECRET: required because CLIENT_ID"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let err = settings(&[
+            "--client-id=c",
+            "--listen-addr=nowhere",
+            "--provider-timeout-secs=soon",
+            "--open-connect=maybe",
+        ])
+        .unwrap_err();
+        for variable in [
+            "LISTEN_ADDR:",
+            "PROVIDER_TIMEOUT_SECS:",
+            "OPEN_CONNECT:",
+            "CLIENT_SECRET:",
+            "TOKEN_ENCRYPTION_KEY:",
+        ] {
+            assert!(err.contains(variable), "{variable} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn booleans_take_the_contract_words() {
+        for yes in ["true", "1", "yes", "on", "ON", "Yes"] {
+            let config = settings(&[KEY, &format!("--open-connect={yes}")]).unwrap();
+            assert!(config.open_connect, "{yes}");
+        }
+        for no in ["false", "0", "no", "off"] {
+            let config = settings(&[KEY, &format!("--open-connect={no}")]).unwrap();
+            assert!(!config.open_connect, "{no}");
+        }
         assert!(settings(&["--sandbox"]).is_ok());
-        assert!(settings(&["--sandbox=1"]).is_ok());
-        assert!(settings(&["--sandbox=yes"]).is_err());
+        let err = settings(&["--sandbox=maybe"]).unwrap_err();
+        assert!(
+            err.starts_with("SANDBOX: \"maybe\" is not a boolean"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -363,15 +553,24 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_names_the_secrets_it_ignores() {
+        let config = settings(&["--sandbox", "--admin-token=real", KEY]).unwrap();
+        let RunMode::Sandbox(sandbox) = config.mode else {
+            panic!("not the sandbox")
+        };
+        assert_eq!(sandbox.ignored, ["TOKEN_ENCRYPTION_KEY", "ADMIN_TOKEN"]);
+    }
+
+    #[test]
     fn a_webhook_needs_a_secret() {
-        let err = settings(&[
-            "--client-id=c",
-            "--client-secret=s",
-            KEY,
-            "--webhook-url=http://127.0.0.1:9/hook",
-        ])
-        .unwrap_err();
+        let err = settings(&[KEY, "--webhook-url=http://127.0.0.1:9/hook"]).unwrap_err();
         assert!(err.starts_with("WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn empty_optional_settings_count_as_unset() {
+        let config = settings(&[KEY, "--webhook-url=", "--metrics-addr=", "--revoke-url="]);
+        assert!(config.is_ok(), "{config:?}");
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum CredentialError {
     NeedsReauth,
     #[error("{0}")]
     NotRefreshable(&'static str),
+    #[error("OAuth is not configured on this server")]
+    OAuthNotConfigured,
     #[error("the provider: {0}")]
     Provider(#[from] OAuthError),
     #[error("the API key was refused")]
@@ -96,7 +98,9 @@ pub struct Connections {
     store: Store,
     keys: KeyRing,
     clock: Clock,
-    provider: Arc<ProviderClient>,
+    /// `None` in API-key mode: OAuth connections left from an earlier run
+    /// are served until they expire, and cannot be refreshed.
+    provider: Option<Arc<ProviderClient>>,
     api: ApiClient,
     webhooks: Webhooks,
     metrics: Metrics,
@@ -124,7 +128,7 @@ impl Connections {
         store: Store,
         keys: KeyRing,
         clock: Clock,
-        provider: Arc<ProviderClient>,
+        provider: Option<Arc<ProviderClient>>,
         api: ApiClient,
         webhooks: Webhooks,
         metrics: Metrics,
@@ -192,6 +196,7 @@ impl Connections {
             checked_at: None,
         };
         let row = self.replace(id, &credential, upkeep).await?;
+        log_connected(&row);
         Ok(Connection::from(&row))
     }
 
@@ -238,6 +243,7 @@ impl Connections {
             checked_at: Some(now),
         };
         let row = self.replace(id, &credential, upkeep).await?;
+        log_connected(&row);
         Ok(Connection::from(&row))
     }
 
@@ -251,8 +257,16 @@ impl Connections {
         let Some(row) = row? else { return Ok(None) };
         self.webhooks.emit(Event::Deleted, id, row.kind);
         let revocation = self.revoke(&row).await;
-        if let Revocation::Failed(reason) = &revocation {
-            tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation");
+        match &revocation {
+            Revocation::Failed(reason) => {
+                tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation")
+            }
+            Revocation::Revoked => {
+                tracing::info!(connection = %id, "deleted and revoked at the provider")
+            }
+            Revocation::NotConfigured | Revocation::NotApplicable => {
+                tracing::info!(connection = %id, kind = row.kind.as_str(), "deleted")
+            }
         }
         Ok(Some(revocation))
     }
@@ -261,10 +275,10 @@ impl Connections {
     /// hold (a refresh that lost to a reconnect or delete): the refresh
     /// token if there is a new one, and the access token.
     fn revoke_unsaved(&self, id: &ConnectionId, tokens: TokenSet) {
-        if !self.provider.can_revoke() {
+        let Some(provider) = self.provider.as_ref().filter(|p| p.can_revoke()) else {
             return;
-        }
-        let provider = Arc::clone(&self.provider);
+        };
+        let provider = Arc::clone(provider);
         let id = id.clone();
         tokio::spawn(async move {
             let unsaved = tokens
@@ -284,9 +298,9 @@ impl Connections {
         if row.kind == ConnectionKind::ApiKey {
             return Revocation::NotApplicable;
         }
-        if !self.provider.can_revoke() {
+        let Some(provider) = self.provider.as_ref().filter(|p| p.can_revoke()) else {
             return Revocation::NotConfigured;
-        }
+        };
         let token = match &row.sealed_refresh_token {
             Some(sealed) => self
                 .open(&row.id, Field::Refresh, sealed)
@@ -296,7 +310,7 @@ impl Connections {
                 .map(RevocableToken::Access),
         };
         let result = match token {
-            Ok(token) => self.provider.revoke(token).await.map_err(|e| e.to_string()),
+            Ok(token) => provider.revoke(token).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match result {
@@ -304,6 +318,16 @@ impl Connections {
             Err(reason) => Revocation::Failed(reason),
         }
     }
+}
+
+/// One line per connect: a first one, or a reconnect that replaced a credential.
+fn log_connected(row: &ConnectionRow) {
+    let what = if row.created_at == row.updated_at {
+        "connected"
+    } else {
+        "reconnected"
+    };
+    tracing::info!(connection = %row.id, kind = row.kind.as_str(), "{what}");
 }
 
 impl From<&ConnectionRow> for Connection {

@@ -54,7 +54,7 @@ impl Connections {
         let row = self.stored(id).await?;
         if row.kind == ConnectionKind::ApiKey {
             return Err(CredentialError::NotRefreshable(
-                "an API key connection has nothing to refresh",
+                "An API-key connection has nothing to refresh.",
             ));
         }
         self.refresh(id, row.sealed_access_token).await
@@ -184,7 +184,14 @@ impl Connections {
                 return Err(error);
             }
         };
-        match self.provider.refresh(&refresh_token).await {
+        let refreshed = match &self.provider {
+            Some(provider) => provider.refresh(&refresh_token).await,
+            None => {
+                self.store.release_lease(&row.id, &self.owner, None).await?;
+                return Err(CredentialError::OAuthNotConfigured);
+            }
+        };
+        match refreshed {
             Ok(tokens) => self.keep_refreshed(row, tokens).await,
             Err(error) if error.is_invalid_grant() => self.refresh_rejected(row).await,
             Err(error) => Err(self.refresh_failed(row, error).await),
@@ -194,7 +201,7 @@ impl Connections {
     fn refresh_token_of(&self, row: &ConnectionRow) -> Result<SecretString, CredentialError> {
         if row.kind == ConnectionKind::ApiKey {
             return Err(CredentialError::NotRefreshable(
-                "an API key connection has nothing to refresh",
+                "An API-key connection has nothing to refresh.",
             ));
         }
         if row.status == ConnectionStatus::NeedsReauth {
@@ -202,7 +209,7 @@ impl Connections {
         }
         let Some(sealed_refresh) = &row.sealed_refresh_token else {
             return Err(CredentialError::NotRefreshable(
-                "the provider gave no refresh token; connect again when the access token expires",
+                "The provider gave no refresh token; connect again when the access token expires.",
             ));
         };
         self.open(&row.id, Field::Refresh, sealed_refresh)

@@ -211,7 +211,12 @@ fn token_set(response: BasicTokenResponse) -> TokenSet {
         refresh_token: response
             .refresh_token()
             .map(|t| SecretString::from(t.secret().to_owned())),
-        token_type: response.token_type().as_ref().to_owned(),
+        // Token types are case-insensitive (RFC 6749 §5.1); one spelling
+        // for every connection kind, so clients compare one string.
+        token_type: match response.token_type().as_ref() {
+            t if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
+            t => t.to_owned(),
+        },
         expires_in: response.expires_in(),
         scopes: response
             .scopes()
@@ -234,7 +239,7 @@ fn transport_failure<T: oauth2::ErrorResponse>(
     error: RequestTokenError<TransportError, T>,
 ) -> OAuthError {
     match error {
-        RequestTokenError::Request(TransportError::Outbound(OutboundError::Timeout)) => {
+        RequestTokenError::Request(TransportError::Outbound(OutboundError::Timeout { .. })) => {
             OAuthError::Timeout
         }
         RequestTokenError::Request(e) => OAuthError::Failed(e.to_string()),
@@ -250,7 +255,7 @@ fn transport_failure<T: oauth2::ErrorResponse>(
 
 fn outbound_failure(error: OutboundError) -> OAuthError {
     match error {
-        OutboundError::Timeout => OAuthError::Timeout,
+        OutboundError::Timeout { .. } => OAuthError::Timeout,
         other => OAuthError::Failed(other.to_string()),
     }
 }

@@ -20,11 +20,18 @@ use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::app::SandboxInfo;
 use crate::clock::Clock;
 use crate::config::{ProviderSettings, SandboxSettings, TokenAuthMethod};
 use crate::crypto::random_token;
 use crate::web::page::Pages;
+
+/// What the sandbox made for this run, to print in the banner.
+pub struct SandboxInfo {
+    pub admin_token: SecretString,
+    pub api_key: String,
+    /// Secret settings that were set and are not used.
+    pub ignored: Vec<&'static str>,
+}
 
 /// What the sandbox gives the server: a provider, an API and words for the banner.
 pub struct Sandbox {
@@ -32,6 +39,7 @@ pub struct Sandbox {
     pub api_base_url: Url,
     pub admin_token: SecretString,
     pub api_key: String,
+    ignored: Vec<&'static str>,
     /// Pages with the sandbox banner, for the whole server.
     pub pages: Pages,
     router: Router,
@@ -72,20 +80,17 @@ fn banner(admin_token: &str, api_key: &str) -> String {
 }
 
 impl Sandbox {
-    /// Sets up the sandbox for a server listening on `bound`.
-    pub fn new(
-        bound: SocketAddr,
-        settings: &SandboxSettings,
-        admin_token: Option<SecretString>,
-        clock: Clock,
-    ) -> Self {
+    /// Sets up the sandbox for a server listening on `bound`. Every secret
+    /// is made for this run: a real one set in the environment or `.env` is
+    /// never used, printed or shown.
+    pub fn new(bound: SocketAddr, settings: &SandboxSettings, clock: Clock) -> Self {
         let base = Url::parse(&format!("http://{bound}")).expect("a socket address makes a URL");
         let at = |path: &str| base.join(path).expect("a fixed path joins");
         let issuer = at("/sandbox").to_string();
         let client_secret = random_token();
         let redirect_uri = at("/callback");
         let api_key = format!("sandbox-key-{}", &random_token()[..16]);
-        let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_token()));
+        let admin_token = SecretString::from(random_token());
         let pages = Pages::with_banner(Some(banner(admin_token.expose_secret(), &api_key)));
         let shared = Arc::new(Shared {
             client_id: "sandbox-client".into(),
@@ -126,6 +131,7 @@ impl Sandbox {
             api_base_url: at("/sandbox/api"),
             admin_token,
             api_key,
+            ignored: settings.ignored.clone(),
             pages,
             router,
             hosts: Arc::new(vec![
@@ -169,6 +175,7 @@ impl Sandbox {
         let info = SandboxInfo {
             admin_token: self.admin_token,
             api_key: self.api_key,
+            ignored: self.ignored,
         };
         (app, info)
     }

@@ -18,6 +18,7 @@ use url::Url;
 
 use super::{Issued, Shared};
 use crate::crypto::{random_token, secrets_equal};
+use crate::web::page::BackLink;
 
 const CODE_LIFETIME_SECS: i64 = 60;
 
@@ -59,6 +60,7 @@ pub(super) async fn authorize_page(
             "Sandbox: unknown client",
             "The client id or redirect URI is not the sandbox's.",
             None,
+            &BackLink::ConnectPage { session: None },
         );
     }
     let state = param("state").map(str::to_owned);
@@ -134,6 +136,7 @@ pub(super) async fn decide(
             "Sandbox: expired",
             "This consent was already answered or never asked. Start again from the app.",
             None,
+            &BackLink::ConnectPage { session: None },
         );
     };
     if params.get("decision").map(String::as_str) != Some("approve") {

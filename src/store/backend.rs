@@ -24,12 +24,17 @@ impl Backend {
         }
     }
 
-    /// SQLite files are created on first start (`mode=rwc`) unless the URL says otherwise.
-    pub(super) fn connect_url(self, url: &str) -> String {
+    /// SQLite files are created on first start (`mode=rwc`) unless the URL
+    /// says otherwise, and never by a command that refuses creation (`mode=rw`).
+    pub(super) fn connect_url(self, url: &str, creation: super::Creation) -> String {
+        let mode = match creation {
+            super::Creation::Allowed => "rwc",
+            super::Creation::Refused => "rw",
+        };
         match self {
             Self::Sqlite if !url.contains("mode=") => {
                 let separator = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{separator}mode=rwc")
+                format!("{url}{separator}mode={mode}")
             }
             _ => url.to_owned(),
         }

@@ -31,6 +31,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database migration failed: {0}")]
     Migration(String),
+    /// Waiting will not help: a malformed URL, a missing directory or
+    /// database, a refused password, or a database without this program's tables.
+    #[error("{0}")]
+    Misconfigured(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -110,9 +114,23 @@ impl Store {
     /// Connects (creating an SQLite file if missing) and runs the migrations.
     /// A database that does not answer yet is retried until `start_timeout`.
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        Self::open(url, settings, Creation::Allowed).await
+    }
+
+    /// As `connect`, for commands that must not create anything: the
+    /// database must exist and hold this program's tables already.
+    pub async fn connect_existing(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+        Self::open(url, settings, Creation::Refused).await
+    }
+
+    async fn open(
+        url: &str,
+        settings: &PoolSettings,
+        creation: Creation,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url);
-        let url = backend.connect_url(url);
+        let url = backend.connect_url(url, creation);
         wait_until_it_answers(&url, settings.start_timeout).await?;
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -123,6 +141,18 @@ impl Store {
             .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
             .connect(&url)
             .await?;
+        if creation == Creation::Refused
+            && sqlx::query("SELECT 1 FROM connections LIMIT 1")
+                .execute(&pool)
+                .await
+                .is_err()
+        {
+            pool.close().await;
+            return Err(StoreError::Misconfigured(
+                "this database has no emailoctopus-connect tables; is it the server's database?"
+                    .into(),
+            ));
+        }
         backend.migrate(&pool).await?;
         Ok(Self { pool, backend })
     }
@@ -137,8 +167,17 @@ impl Store {
     }
 }
 
+/// Whether opening the database may create it (an SQLite file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    Allowed,
+    Refused,
+}
+
 /// One connection at a time, so the log names the real cause (a pool would
-/// only say that it timed out), until `patience` runs out.
+/// only say that it timed out), until `patience` runs out. Only a database
+/// that is not reachable yet is waited for; anything waiting cannot heal
+/// stops the start at once.
 async fn wait_until_it_answers(url: &str, patience: Duration) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
@@ -147,6 +186,11 @@ async fn wait_until_it_answers(url: &str, patience: Duration) -> Result<(), Stor
                 let _ = sqlx::Connection::close(conn).await;
                 return Ok(());
             }
+            Err(error) if !may_heal(&error) => {
+                return Err(StoreError::Misconfigured(
+                    StoreError::from(error).to_string(),
+                ))
+            }
             Err(error) if tokio::time::Instant::now() < deadline => {
                 // Without the URL: it may hold a password.
                 tracing::warn!(error = %StoreError::from(error), "the database does not answer yet; retrying");
@@ -154,6 +198,36 @@ async fn wait_until_it_answers(url: &str, patience: Duration) -> Result<(), Stor
             }
             Err(error) => return Err(error.into()),
         }
+    }
+}
+
+/// Not reachable yet (refused, reset, timed out, the server still
+/// starting or shutting down) may heal; a wrong URL, password, database
+/// name or path will not.
+fn may_heal(error: &sqlx::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match error {
+        sqlx::Error::Io(io) => matches!(
+            io.kind(),
+            K::ConnectionRefused
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::TimedOut
+                | K::NotConnected
+                | K::AddrNotAvailable
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::Interrupted
+                | K::HostUnreachable
+                | K::NetworkUnreachable
+        ),
+        sqlx::Error::PoolTimedOut => true,
+        // Postgres: cannot_connect_now, admin_shutdown, crash_shutdown, too_many_connections.
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("57P03" | "57P01" | "57P02" | "53300")
+        ),
+        _ => false,
     }
 }
 

@@ -1,7 +1,10 @@
 //! Which connection a browser request may act on: the one its connect
 //! session names, or `default` when `OPEN_CONNECT` is on. Nothing else.
 
+use axum::http::Uri;
+
 use super::error::PageError;
+use super::page::BackLink;
 use crate::connect_sessions::{ConnectSessions, SessionHash};
 use crate::domain::{ConnectionId, ReturnTo};
 use crate::state::AppState;
@@ -11,13 +14,14 @@ use crate::state::AppState;
 pub enum SessionUse {
     /// Viewing the page: the link keeps working.
     Peek,
-    /// Starting a flow or saving a key: the link is spent.
+    /// Starting a flow, saving a key or disconnecting: the link is spent.
     Consume,
     /// Checking an API key: one of the link's few tries is taken.
     KeyCheck,
 }
 
-pub struct Grant {
+/// The connection a request may act on, and where the browser goes after.
+pub struct Target {
     pub connection_id: ConnectionId,
     pub return_to: Option<ReturnTo>,
     /// For `KeyCheck` through a link: which of its tries this is.
@@ -26,11 +30,27 @@ pub struct Grant {
     pub session: Option<SessionHash>,
 }
 
-pub async fn grant(
+impl Target {
+    /// Where a page shown after the link was spent leads back to: the app,
+    /// or the connect page when anyone may connect `default` from it.
+    pub fn back_after_use(&self, state: &AppState) -> BackLink {
+        match &self.return_to {
+            Some(return_to) => BackLink::App(return_to.as_str().to_owned()),
+            None if state.open_connect
+                && self.connection_id == ConnectionId::default_connection() =>
+            {
+                BackLink::ConnectPage { session: None }
+            }
+            None => BackLink::None,
+        }
+    }
+}
+
+pub async fn target(
     state: &AppState,
     session: Option<&str>,
     how: SessionUse,
-) -> Result<Grant, PageError> {
+) -> Result<Target, PageError> {
     match session.filter(|s| !s.is_empty()) {
         Some(token) => {
             let (row, key_attempt) = match how {
@@ -42,14 +62,14 @@ pub async fn grant(
                 },
             };
             let row = row.ok_or(PageError::NoSession)?;
-            Ok(Grant {
+            Ok(Target {
                 connection_id: row.connection_id,
                 return_to: row.return_to,
                 key_attempt,
                 session: ConnectSessions::hash(token),
             })
         }
-        None if state.open_connect => Ok(Grant {
+        None if state.open_connect => Ok(Target {
             connection_id: ConnectionId::default_connection(),
             return_to: None,
             key_attempt: None,
@@ -57,4 +77,14 @@ pub async fn grant(
         }),
         None => Err(PageError::NoSession),
     }
+}
+
+/// The `session` query parameter, which every browser route and form
+/// carries in its address so that any answer can link back to it.
+pub fn session_in_query(uri: &Uri) -> Option<String> {
+    let query = uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "session")
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
-use super::access::{grant, SessionUse};
+use super::access::{target, SessionUse};
 use super::error::PageError;
 use crate::oauth::{PendingFlow, PendingFlows, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
@@ -21,29 +21,25 @@ pub async fn start(
     State(state): State<AppState>,
     query: Result<Query<AuthQuery>, axum::extract::rejection::QueryRejection>,
     jar: CookieJar,
-) -> Response {
-    let result = begin(&state, query.map(|q| q.0.session), jar).await;
-    state.pages.answer(result)
-}
-
-async fn begin(
-    state: &AppState,
-    session: Result<Option<String>, impl Sized>,
-    jar: CookieJar,
 ) -> Result<Response, PageError> {
-    let session = session.map_err(|_| PageError::Malformed("query"))?;
-    let grant = grant(state, session.as_deref(), SessionUse::Consume).await?;
-    let authorization = state.provider.authorize();
+    let session = query.map_err(|_| PageError::Malformed("query"))?.0.session;
+    // Before the session is looked at, so that the link is not spent on a
+    // flow that cannot start.
+    let provider = state
+        .provider
+        .as_ref()
+        .ok_or(PageError::OAuthNotConfigured)?;
+    let target = target(&state, session.as_deref(), SessionUse::Consume).await?;
+    let authorization = provider.authorize();
+    let now = state.clock.now();
     let flow = PendingFlow {
         state: authorization.state,
         verifier: authorization.verifier,
-        connection_id: grant.connection_id,
-        return_to: grant.return_to,
-        session: grant.session,
-        expires_at: state.clock.now() + FLOW_LIFETIME_SECS,
+        connection_id: target.connection_id,
+        return_to: target.return_to,
+        session: target.session,
+        expires_at: now + FLOW_LIFETIME_SECS,
     };
-
-    let now = state.clock.now();
     let name = PendingFlows::cookie_name(state.cookie_secure);
     // A cookie we cannot open (tampered, or from an older key) is replaced.
     let mut pending = jar
@@ -54,7 +50,7 @@ async fn begin(
     let value = pending
         .seal(name, &state.keys)
         .expect("the newest flow always fits");
-    let jar = jar.add(flows_cookie(state, value));
+    let jar = jar.add(flows_cookie(&state, value));
     state.metrics.flow_started();
     Ok((jar, Redirect::to(authorization.url.as_str())).into_response())
 }

@@ -3,21 +3,20 @@
 //! `error`) before any request goes to the provider.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
-use maud::html;
 
+use super::access::Target;
 use super::auth::flows_cookie;
 use super::error::PageError;
-use super::page::Pages;
 use super::popup;
-use crate::connect_sessions::{Outcome, SessionHash};
+use crate::connect_sessions::Outcome;
 use crate::connections::Connection;
 use crate::crypto::secrets_equal;
-use crate::domain::ReturnTo;
 use crate::oauth::{
-    error_code, AuthorizationResponse, FlowError, PendingFlow, PendingFlows, FLOW_LIFETIME_SECS,
+    error_code, AuthorizationResponse, FlowError, PendingFlow, PendingFlows, ProviderClient,
+    FLOW_LIFETIME_SECS,
 };
 use crate::state::AppState;
 
@@ -26,88 +25,93 @@ pub async fn finish(
     RawQuery(query): RawQuery,
     jar: CookieJar,
 ) -> Response {
-    let (jar, session, result) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
-    state.metrics.flow_finished(match &result {
-        Ok(_) => "connected",
-        Err(PageError::Declined) => "declined",
-        Err(PageError::Credential(_)) => "provider_failed",
-        Err(_) => "refused",
+    let (jar, flow) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
+    let error = match &flow {
+        Ok((_, Ok(_))) => None,
+        Ok((_, Err(error))) | Err(error) => Some(error),
+    };
+    state.metrics.flow_finished(match error {
+        None => "connected",
+        Some(PageError::Declined) => "declined",
+        Some(PageError::Credential(_)) => "provider_failed",
+        Some(_) => "refused",
     });
-    if let (Some(session), Some(outcome)) = (&session, outcome(&result)) {
+    let (target, result) = match flow {
+        Ok(flow) => flow,
+        Err(error) => return (jar, error).into_response(),
+    };
+    let session = target.session.as_ref();
+    if let (Some(session), Some(outcome)) = (session, outcome(&result)) {
         popup::record(&state, session, outcome).await;
     }
-    let page = popup::answer(&state, session.as_ref(), result, connected_page).await;
-    (jar, page).into_response()
-}
-
-/// A flow that ended with a stored connection.
-struct Connected {
-    connection: Connection,
-    return_to: Option<ReturnTo>,
+    let pages = popup::pages_for(&state, session).await;
+    match result {
+        Ok(connection) => {
+            (jar, super::outcome::connected(&pages, &target, &connection)).into_response()
+        }
+        // The flow's link is spent: an error page leads back to where it came from.
+        Err(error) => (
+            jar,
+            Extension(target.back_after_use(&state)),
+            Extension(pages),
+            error,
+        )
+            .into_response(),
+    }
 }
 
 /// How the connect session that started this flow ended; a replayed callback
 /// changes nothing, the first answer stands.
-fn outcome(result: &Result<Connected, PageError>) -> Option<Outcome> {
+fn outcome(result: &Result<Connection, PageError>) -> Option<Outcome> {
     match result {
-        Ok(connected) => Some(Outcome::Connected(connected.connection.kind)),
+        Ok(connection) => Some(Outcome::Connected(connection.kind)),
         Err(PageError::Replayed) => None,
         Err(PageError::Declined) => Some(Outcome::Declined),
         Err(_) => Some(Outcome::Failed),
     }
 }
 
-fn connected_page(pages: &Pages, connected: Connected) -> Response {
-    if let Some(return_to) = connected.return_to {
-        return Redirect::to(return_to.as_str()).into_response();
-    }
-    pages.render(
-        StatusCode::OK,
-        "Connected",
-        html! {
-            p.status { "Your EmailOctopus account is connected." }
-            p { "Connection " code { (connected.connection.id) } " is ready; you can close this page." }
-        },
-    )
-}
+/// What a callback found: the flow it belongs to and how its exchange went.
+type Finished = Result<(Target, Result<Connection, PageError>), PageError>;
 
 /// Returns the jar without this flow once the flow is found (any answer,
-/// good or bad, ends it; the browser's other pending flows stay), and the
-/// connect session that started it.
-async fn complete(
-    state: &AppState,
-    query: &str,
-    jar: CookieJar,
-) -> (CookieJar, Option<SessionHash>, Result<Connected, PageError>) {
-    let response = match AuthorizationResponse::parse(query) {
-        Ok(response) => response,
-        Err(_) => {
-            return (
-                jar,
-                None,
-                Err(PageError::Malformed("repeated or oversized parameters")),
-            )
-        }
+/// good or bad, ends it; the browser's other pending flows stay), and what
+/// the flow was for.
+async fn complete(state: &AppState, query: &str, jar: CookieJar) -> (CookieJar, Finished) {
+    let Some(provider) = state.provider.as_ref() else {
+        return (jar, Err(PageError::OAuthNotConfigured));
+    };
+    let Ok(response) = AuthorizationResponse::parse(query) else {
+        return (
+            jar,
+            Err(PageError::Malformed("repeated or oversized parameters")),
+        );
     };
     let Some(state_param) = response.state.clone() else {
-        return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
+        return (jar, Err(PageError::Flow(FlowError::Unknown)));
     };
     let name = PendingFlows::cookie_name(state.cookie_secure);
     let Some(cookie) = jar.get(name).map(|c| c.value().to_owned()) else {
-        return (jar, None, Err(PageError::Flow(FlowError::Unknown)));
+        return (jar, Err(PageError::Flow(FlowError::Unknown)));
     };
     let mut pending = match PendingFlows::open(&cookie, name, &state.keys) {
         Ok(pending) => pending,
-        Err(error) => return (jar, None, Err(error.into())),
+        Err(error) => return (jar, Err(error.into())),
     };
     let flow = match pending.take(&state_param, state.clock.now()) {
         Ok(flow) => flow,
-        Err(FlowError::Unknown) => return (jar, None, Err(FlowError::Unknown.into())),
-        Err(error) => return (keep_pending(state, jar, pending), None, Err(error.into())),
+        Err(FlowError::Unknown) => return (jar, Err(FlowError::Unknown.into())),
+        Err(error) => return (keep_pending(state, jar, pending), Err(error.into())),
     };
     let jar = keep_pending(state, jar, pending);
-    let session = flow.session.clone();
-    (jar, session, exchange(state, response, flow).await)
+    let target = Target {
+        connection_id: flow.connection_id.clone(),
+        return_to: flow.return_to.clone(),
+        key_attempt: None,
+        session: flow.session.clone(),
+    };
+    let result = exchange(state, provider, response, flow).await;
+    (jar, Ok((target, result)))
 }
 
 /// The jar with the browser's other pending flows, or without the cookie
@@ -122,12 +126,13 @@ fn keep_pending(state: &AppState, jar: CookieJar, mut pending: PendingFlows) -> 
 
 async fn exchange(
     state: &AppState,
+    provider: &ProviderClient,
     response: AuthorizationResponse,
     flow: PendingFlow,
-) -> Result<Connected, PageError> {
+) -> Result<Connection, PageError> {
     // RFC 9207 §2.4: with an expected issuer, `iss` must be present and equal,
     // on error responses too.
-    if let Some(expected) = state.provider.issuer() {
+    if let Some(expected) = provider.issuer() {
         let matches = response
             .iss
             .as_deref()
@@ -157,18 +162,12 @@ async fn exchange(
         });
     }
     let code = response.code.ok_or(PageError::MissingCode)?;
-    let tokens = state
-        .provider
+    let tokens = provider
         .exchange_code(code, flow.verifier)
         .await
         .map_err(|e| PageError::Credential(e.into()))?;
-    let connection = state
+    Ok(state
         .connections
-        .save_oauth(&flow.connection_id, tokens, state.provider.scopes())
-        .await?;
-    tracing::info!(connection = %connection.id, "connected by the OAuth flow");
-    Ok(Connected {
-        connection,
-        return_to: flow.return_to,
-    })
+        .save_oauth(&flow.connection_id, tokens, provider.scopes())
+        .await?)
 }

@@ -1,18 +1,22 @@
-//! `GET /`: the connection's status, Connect, the API-key form and Disconnect.
+//! `GET /`: the connection's status and what this browser can do about it:
+//! connect (OAuth when configured, an API key always), reconnect, or go to
+//! the Disconnect confirmation. Without a usable link it shows the status
+//! only, never a button that would be refused.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::access::{grant, SessionUse};
+use super::access::{target, SessionUse};
 use super::csrf;
 use super::error::PageError;
+use super::page::{urlencode, BackLink};
 use crate::clock::rfc3339;
-use crate::domain::ConnectionId;
-use crate::domain::{ConnectionKind, ConnectionStatus};
+use crate::connections::Connection;
+use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -24,78 +28,41 @@ pub async fn show(
     State(state): State<AppState>,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
     jar: CookieJar,
-) -> Response {
-    let result = render(&state, query.map(|q| q.0.session), jar).await;
-    state.pages.answer(result)
-}
-
-async fn render(
-    state: &AppState,
-    session: Result<Option<String>, impl Sized>,
-    jar: CookieJar,
 ) -> Result<Response, PageError> {
-    let session = session.map_err(|_| PageError::Malformed("query"))?;
-    // Without a session the page is about `default`; its buttons follow the
-    // same rules as /auth, so they only work when OPEN_CONNECT is on.
-    let (connection_id, needs_link) = match session.as_deref().filter(|s| !s.is_empty()) {
+    let session = query
+        .map_err(|_| PageError::Malformed("query"))?
+        .0
+        .session
+        .filter(|s| !s.is_empty());
+    // Without a session the page is about `default`; its forms follow the
+    // same rules as /auth, so they are offered only when OPEN_CONNECT is on.
+    let (connection_id, can_act) = match &session {
         Some(token) => (
-            grant(state, Some(token), SessionUse::Peek)
+            target(&state, Some(token), SessionUse::Peek)
                 .await?
                 .connection_id,
-            false,
-        ),
-        None => (ConnectionId::default_connection(), !state.open_connect),
-    };
-    let connection = state.connections.get(&connection_id).await?;
-    let (jar, csrf_token) = csrf::issue(state, jar);
-    let session = session.unwrap_or_default();
-    let auth_href = if session.is_empty() {
-        "/auth".to_owned()
-    } else {
-        format!("/auth?session={}", urlencode(&session))
-    };
-    let (status_text, connected) = match &connection {
-        None => ("Not connected yet.".to_owned(), false),
-        Some(c) if c.status == ConnectionStatus::NeedsReauth => (
-            "The connection has expired at EmailOctopus: connect again.".to_owned(),
             true,
         ),
-        Some(c) => {
-            let how = match c.kind {
-                ConnectionKind::Oauth => "by signing in",
-                ConnectionKind::ApiKey => "with an API key",
-            };
-            (
-                format!("Connected {how} (since {}).", rfc3339(c.updated_at)),
-                true,
-            )
-        }
+        None => (ConnectionId::default_connection(), state.open_connect),
+    };
+    let connection = state.connections.get(&connection_id).await?;
+    let (jar, actions) = if can_act {
+        let (jar, csrf_token) = csrf::issue(&state, jar);
+        let forms = Forms {
+            state: &state,
+            session: session.as_deref(),
+            csrf_token: &csrf_token,
+        };
+        (jar, forms.actions(connection.as_ref()))
+    } else {
+        let how = html! {
+            p { "To connect, open the connect link your app gives you (or the one-time link this server printed when it started)." }
+        };
+        (jar, how)
     };
     let body = html! {
-        p { "Connection " code { (connection_id) } }
-        p.status { (status_text) }
-        @if needs_link {
-            p { "To connect, open the one-time connect link the server printed at start, or the one your app gives you." }
-        }
-        p { a.button href=(auth_href) { "Connect EmailOctopus" } }
-        details {
-            summary { "Use an API key instead" }
-            p { "EmailOctopus API keys are made in your EmailOctopus account under Integrations & API. The key is checked with EmailOctopus before it is saved, and stored encrypted." }
-            form method="post" action="/connect/api-key" {
-                input type="hidden" name="session" value=(session);
-                input type="hidden" name="csrf_token" value=(csrf_token);
-                label for="api_key" { "API key" }
-                input #api_key type="password" name="api_key" autocomplete="off" required;
-                button type="submit" { "Save API key" }
-            }
-        }
-        @if connected {
-            form method="post" action="/disconnect" {
-                input type="hidden" name="session" value=(session);
-                input type="hidden" name="csrf_token" value=(csrf_token);
-                button.secondary type="submit" { "Disconnect" }
-            }
-        }
+        (status(&connection_id, connection.as_ref()))
+        (actions)
     };
     Ok((
         jar,
@@ -106,6 +73,109 @@ async fn render(
         .into_response())
 }
 
-fn urlencode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+fn status(id: &ConnectionId, connection: Option<&Connection>) -> Markup {
+    let text = match connection {
+        None => "Not connected yet.".to_owned(),
+        Some(c) if c.status == ConnectionStatus::NeedsReauth => {
+            "EmailOctopus no longer accepts this connection: connect again.".to_owned()
+        }
+        Some(c) => {
+            let how = match c.kind {
+                ConnectionKind::Oauth => "by signing in",
+                ConnectionKind::ApiKey => "with an API key",
+            };
+            format!("Connected {how} (since {}).", rfc3339(c.updated_at))
+        }
+    };
+    html! {
+        p { "Connection " code { (id) } }
+        p.status { (text) }
+    }
+}
+
+/// The forms of a page whose link can be used.
+struct Forms<'a> {
+    state: &'a AppState,
+    session: Option<&'a str>,
+    csrf_token: &'a str,
+}
+
+impl Forms<'_> {
+    fn actions(&self, connection: Option<&Connection>) -> Markup {
+        let connect = if connection.is_some() {
+            "Reconnect"
+        } else {
+            "Connect EmailOctopus"
+        };
+        html! {
+            @if self.state.provider.is_some() {
+                div.actions { a.button href=(self.address("/auth")) { (connect) } }
+                details {
+                    summary { "Use an API key instead" }
+                    (self.api_key_form("Save API key"))
+                }
+            } @else {
+                (self.api_key_form(connect))
+            }
+            @if connection.is_some() {
+                p { a.button.secondary href=(self.address("/disconnect")) { "Disconnect" } }
+            }
+        }
+    }
+
+    fn api_key_form(&self, submit: &str) -> Markup {
+        html! {
+            p.hint {
+                "Create an API key in EmailOctopus: open the menu under your account name, choose "
+                strong { "Integrations & API" } ", then under " strong { "API" } " choose "
+                strong { "Manage" } " and add a key. EmailOctopus shows a key only once, so copy it straight away. "
+                "It is checked with EmailOctopus before it is saved, and stored encrypted."
+            }
+            form method="post" action=(self.address("/connect/api-key")) {
+                input type="hidden" name="csrf_token" value=(self.csrf_token);
+                label for="api_key" { "API key" }
+                input #api_key type="password" name="api_key" autocomplete="off" required;
+                button type="submit" { (submit) }
+            }
+        }
+    }
+
+    fn address(&self, path: &str) -> String {
+        address(path, self.session)
+    }
+}
+
+/// A route's address carrying the connect session, if there is one.
+pub fn address(path: &str, session: Option<&str>) -> String {
+    match session.filter(|s| !s.is_empty()) {
+        Some(token) => format!("{path}?session={}", urlencode(token)),
+        None => path.to_owned(),
+    }
+}
+
+/// `GET /disconnect`: asks once more, without JavaScript, before anything is removed.
+pub async fn confirm_disconnect(
+    State(state): State<AppState>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
+    let session = query
+        .map_err(|_| PageError::Malformed("query"))?
+        .0
+        .session
+        .filter(|s| !s.is_empty());
+    let target = target(&state, session.as_deref(), SessionUse::Peek).await?;
+    let (jar, csrf_token) = csrf::issue(&state, jar);
+    let body = html! {
+        p { "Disconnect " code { (target.connection_id) } "?" }
+        p { "The app will no longer be able to reach your EmailOctopus account through this connection. You can connect again later with a new link." }
+        form method="post" action=(address("/disconnect", session.as_deref())) {
+            input type="hidden" name="csrf_token" value=(csrf_token);
+            div.actions {
+                button type="submit" { "Yes, disconnect" }
+                a.button.secondary href=(BackLink::connect_page(session.as_deref())) { "Cancel" }
+            }
+        }
+    };
+    Ok((jar, state.pages.render(StatusCode::OK, "Disconnect?", body)).into_response())
 }

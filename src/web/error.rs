@@ -1,11 +1,17 @@
 //! `PageError`: everything a browser route can fail with, and the one place
-//! that decides its status and words. The detail goes to the log, never to the page.
+//! that decides its status and words. A handler returns it like any answer;
+//! `render_errors` turns it into a page (with the banner and a way back) and
+//! logs its detail once. The detail never reaches the page.
+
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
-use super::page::Pages;
+use super::page::{BackLink, Pages};
 use crate::connections::CredentialError;
 use crate::oauth::{FlowError, OAuthError};
 use crate::store::StoreError;
@@ -18,6 +24,8 @@ pub enum PageError {
     TooLarge,
     #[error("no usable connect session")]
     NoSession,
+    #[error("OAuth is not configured")]
+    OAuthNotConfigured,
     #[error("the form's CSRF token did not match")]
     Csrf,
     #[error("callback without a matching flow: {0}")]
@@ -59,47 +67,104 @@ impl From<CredentialError> for PageError {
     fn from(error: CredentialError) -> Self {
         match error {
             CredentialError::KeyRefused => PageError::KeyRefused,
+            CredentialError::OAuthNotConfigured => PageError::OAuthNotConfigured,
             other => PageError::Credential(other),
         }
     }
 }
 
+/// What a person reads: a title, what happened and what to do next.
+struct Explanation {
+    status: StatusCode,
+    title: &'static str,
+    text: &'static str,
+}
+
 impl PageError {
-    fn explain(&self) -> (StatusCode, &'static str, &'static str, Option<&str>) {
+    fn explain(&self) -> Explanation {
         use StatusCode as S;
+        let (status, title, text) = match self {
+            Self::Malformed(_) => (S::BAD_REQUEST, "Something is wrong with this link", "This address is incomplete or damaged. Open the connect link again, exactly as your app gave it to you."),
+            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much text", "What you sent was larger than this page accepts. An API key is much shorter: paste only the key and try again."),
+            Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, has already been used, or has expired. Ask the app you are connecting for a new link."),
+            Self::OAuthNotConfigured => (S::NOT_FOUND, "Signing in is not set up here", "This server is not configured to sign in to EmailOctopus; it connects with an API key instead. Go back to the connect page and paste an API key."),
+            Self::Csrf => (S::FORBIDDEN, "Please try again", "The page had been open too long, or the form did not come from this page. Go back, reload the page and try again."),
+            Self::Flow(FlowError::Expired) => (S::BAD_REQUEST, "The connection was not made", "The sign-in took longer than 10 minutes, so it was stopped for your safety. Please start again."),
+            Self::Flow(_) => (S::BAD_REQUEST, "The connection was not made", "This sign-in was not started in this browser, or it was started too long ago. Please start again from the connect link, in the same browser."),
+            Self::Replayed => (S::BAD_REQUEST, "The connection was not made", "This sign-in was already finished, and it cannot be used twice. If you are not connected, start again."),
+            Self::WrongIssuer => (S::BAD_REQUEST, "The connection was not made", "The answer did not come from the expected sign-in service, so it was ignored for your safety. Please start again."),
+            Self::Declined => (S::BAD_REQUEST, "You declined", "You chose not to allow the connection, so nothing was connected. You can connect whenever you like."),
+            Self::ProviderError { .. } => (S::BAD_REQUEST, "The connection was not made", "The sign-in service did not allow the connection. Please start again, or ask the app for help."),
+            Self::MissingCode => (S::BAD_REQUEST, "The connection was not made", "The sign-in service sent an incomplete answer. Please start again."),
+            Self::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "EmailOctopus did not accept this API key, so it was not saved. Check that you copied the whole key, or create a new one, and try again."),
+            Self::KeyAttemptsUsedUp => (S::TOO_MANY_REQUESTS, "This connect link is used up", "EmailOctopus did not accept this API key either, and this link allows no more tries. Nothing was saved. Ask the app you are connecting for a new link."),
+            Self::Credential(CredentialError::Provider(OAuthError::Refused { .. })) => (S::BAD_REQUEST, "The connection was not made", "The sign-in service did not accept the sign-in; it may have taken too long. Please start again."),
+            Self::Credential(CredentialError::Provider(OAuthError::Timeout)) => (S::GATEWAY_TIMEOUT, "The sign-in service did not answer", "The sign-in service took too long to answer. Please try again in a moment."),
+            Self::Credential(CredentialError::Provider(OAuthError::Failed(_))) => (S::BAD_GATEWAY, "The sign-in service is not available", "The sign-in service could not be reached or did not answer properly. Nothing was changed; please try again later."),
+            Self::Credential(CredentialError::KeyCheckFailed(_)) => (S::BAD_GATEWAY, "EmailOctopus could not be reached", "The key could not be checked because EmailOctopus did not answer. Nothing was saved; please try again in a moment."),
+            Self::Credential(_) | Self::Store(_) => (S::SERVICE_UNAVAILABLE, "Something went wrong on our side", "The connection could not be saved right now. Nothing was changed; please try again in a moment."),
+        };
+        Explanation {
+            status,
+            title,
+            text,
+        }
+    }
+
+    /// The provider's own words, shown quoted (they are escaped, and were
+    /// checked for length and characters when the callback was parsed).
+    fn provider_words(&self) -> Option<&str> {
         match self {
-            Self::Malformed(_) => (S::BAD_REQUEST, "Something is wrong with this request", "The request was malformed. Start again from the connect page.", None),
-            Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much data", "The form was larger than this page accepts.", None),
-            Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, already used or expired. Ask the app for a new one.", None),
-            Self::Csrf => (S::FORBIDDEN, "Please try again", "The form had expired or did not come from this page. Reload the connect page and try again.", None),
-            Self::Flow(FlowError::Expired) => (S::BAD_REQUEST, "The connection was not made", "The sign-in took longer than 10 minutes. Please start again.", None),
-            Self::Flow(_) => (S::BAD_REQUEST, "The connection was not made", "This answer does not belong to a sign-in started in this browser, or that sign-in expired. Please start again from the connect page.", None),
-            Self::Replayed => (S::BAD_REQUEST, "The connection was not made", "This sign-in was already finished; it cannot be used twice. Start again if you need to.", None),
-            Self::WrongIssuer => (S::BAD_REQUEST, "The connection was not made", "The answer did not come from the expected authorization server, so it was ignored.", None),
-            Self::Declined => (S::BAD_REQUEST, "You declined", "You declined the connection, so nothing was connected. You can start again whenever you like.", None),
-            Self::ProviderError { description, .. } => (S::BAD_REQUEST, "The connection was not made", "The provider did not authorize the connection.", description.as_deref()),
-            Self::MissingCode => (S::BAD_REQUEST, "The connection was not made", "The provider's answer carried no authorization code. Please start again.", None),
-            Self::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "EmailOctopus refused this API key, so it was not saved. Check the key and try again.", None),
-            Self::KeyAttemptsUsedUp => (S::TOO_MANY_REQUESTS, "This connect link is used up", "EmailOctopus refused this API key too, and this link allows no more tries. Nothing was saved. Ask the app for a new link.", None),
-            Self::Credential(CredentialError::Provider(OAuthError::Refused { .. })) => (S::BAD_REQUEST, "The connection was not made", "The provider refused the authorization code (it may have expired or been used). Please start again.", None),
-            Self::Credential(CredentialError::Provider(OAuthError::Timeout)) => (S::GATEWAY_TIMEOUT, "The provider did not answer", "The provider did not answer in time. Please try again in a moment.", None),
-            Self::Credential(CredentialError::Provider(OAuthError::Failed(_))) => (S::BAD_GATEWAY, "The provider failed", "The provider could not be reached or gave an unusable answer. Please try again later.", None),
-            Self::Credential(CredentialError::KeyCheckFailed(_)) => (S::BAD_GATEWAY, "EmailOctopus could not be reached", "The key could not be checked because the EmailOctopus API could not be reached. Nothing was saved; please try again.", None),
-            Self::Credential(_) | Self::Store(_) => (S::SERVICE_UNAVAILABLE, "Something went wrong on our side", "The connection could not be saved right now. Please try again in a moment.", None),
+            Self::ProviderError { description, .. } => description.as_deref(),
+            _ => None,
         }
     }
 }
 
-impl PageError {
-    /// The page this error becomes. The detail is logged here because this is
-    /// where it is dropped from the answer.
-    pub fn into_page(self, pages: &Pages) -> Response {
-        let (status, title, text, detail) = self.explain();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "browser request failed");
-        } else {
-            tracing::info!(error = %self, "browser request refused");
-        }
-        pages.message(status, title, text, detail)
+/// The error travels in the answer's extensions to `render_errors`, as
+/// axum's error-handling example does; the answer itself has no side effects.
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.explain().status;
+        let mut response = status.into_response();
+        response.extensions_mut().insert(Arc::new(self));
+        response
     }
+}
+
+/// Turns every `PageError` answer into its page, keeping the headers the
+/// handler set (a cookie that ends a flow), and logs the error once. The
+/// "back" link keeps the connect session of the request unless the handler
+/// chose another one; a handler that answers a popup passes its `Pages`.
+pub async fn render_errors(State(pages): State<Pages>, request: Request, next: Next) -> Response {
+    let session = super::access::session_in_query(request.uri());
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<Arc<PageError>>().cloned() else {
+        return response;
+    };
+    let Explanation {
+        status,
+        title,
+        text,
+    } = error.explain();
+    if status.is_server_error() {
+        tracing::warn!(error = %error, "browser request failed");
+    } else {
+        tracing::info!(error = %error, "browser request refused");
+    }
+    let back = response
+        .extensions()
+        .get::<BackLink>()
+        .cloned()
+        .unwrap_or(BackLink::ConnectPage { session });
+    let pages = response
+        .extensions()
+        .get::<Pages>()
+        .cloned()
+        .unwrap_or(pages);
+    let (mut parts, _) = response.into_parts();
+    let page = pages.message(status, title, text, error.provider_words(), &back);
+    let (page_parts, body) = page.into_parts();
+    parts.headers.extend(page_parts.headers);
+    Response::from_parts(parts, body)
 }

@@ -1,30 +1,30 @@
 //! `POST /connect/api-key` and `POST /disconnect`: the page's two forms.
-//! Both need the page's CSRF token and follow the same session rules as `/auth`.
+//! Both need the page's CSRF token and follow the same session rules as
+//! `/auth`; the session travels in the form's address.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum_extra::extract::CookieJar;
 use maud::html;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::access::{grant, Grant, SessionUse};
+use super::access::{target, SessionUse, Target};
 use super::csrf;
 use super::error::PageError;
-use super::page::Pages;
 use super::popup;
-use crate::connect_sessions::KeyAttempt;
-use crate::connect_sessions::{ConnectSessions, Outcome};
+use crate::connect_sessions::{ConnectSessions, KeyAttempt, Outcome};
 use crate::connections::CredentialError;
-use crate::domain::{ConnectionId, ReturnTo};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct ApiKeyForm {
     api_key: String,
     csrf_token: String,
+    /// Older pages sent the session as a field; the address is preferred.
     #[serde(default)]
     session: Option<String>,
 }
@@ -36,76 +36,81 @@ pub struct DisconnectForm {
     session: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub struct SessionQuery {
+    session: Option<String>,
+}
+
+/// The session named in the address, or else in the form.
+fn session_of(
+    query: Result<Query<SessionQuery>, QueryRejection>,
+    field: Option<String>,
+) -> Option<String> {
+    query
+        .ok()
+        .and_then(|q| q.0.session)
+        .or(field)
+        .filter(|s| !s.is_empty())
+}
+
 pub async fn save_api_key(
     State(state): State<AppState>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
     jar: CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
-) -> Response {
-    let session = form
-        .as_ref()
-        .ok()
-        .and_then(|Form(form)| form.session.as_deref())
-        .and_then(ConnectSessions::hash);
-    let result = api_key(&state, &jar, form).await;
-    popup::answer(&state, session.as_ref(), result, saved_page).await
-}
-
-/// A key that was accepted and stored.
-struct Saved {
-    connection_id: ConnectionId,
-    return_to: Option<ReturnTo>,
-}
-
-fn saved_page(pages: &Pages, saved: Saved) -> Response {
-    if let Some(return_to) = saved.return_to {
-        return Redirect::to(return_to.as_str()).into_response();
-    }
-    pages.render(
-        StatusCode::OK,
-        "Connected",
-        html! {
-            p.status { "Your EmailOctopus API key was accepted and saved." }
-            p { "Connection " code { (saved.connection_id) } " is ready; you can close this page." }
-        },
+) -> Result<Response, PageError> {
+    let Form(form) = form?;
+    let session = session_of(query, form.session);
+    let saved = save(
+        &state,
+        &jar,
+        session.as_deref(),
+        &form.api_key,
+        &form.csrf_token,
     )
+    .await;
+    // A popup session's pages, errors too, tell the app's page how it went.
+    let hash = session.as_deref().and_then(ConnectSessions::hash);
+    let pages = popup::pages_for(&state, hash.as_ref()).await;
+    match saved {
+        Ok((target, connection)) => Ok(super::outcome::connected(&pages, &target, &connection)),
+        Err(error) => Ok((Extension(pages), error).into_response()),
+    }
 }
 
-async fn api_key(
+async fn save(
     state: &AppState,
     jar: &CookieJar,
-    form: Result<Form<ApiKeyForm>, FormRejection>,
-) -> Result<Saved, PageError> {
-    let Form(form) = form.map_err(PageError::from)?;
-    csrf::verify(state, jar, &form.csrf_token)?;
-    let key = form.api_key.trim();
+    session: Option<&str>,
+    api_key: &str,
+    csrf_token: &str,
+) -> Result<(Target, crate::connections::Connection), PageError> {
+    csrf::verify(state, jar, csrf_token)?;
+    let key = api_key.trim();
     if key.is_empty() || key.len() > 512 {
         return Err(PageError::KeyRefused);
     }
     let key = SecretString::from(key.to_owned());
     // The link is used up by a key the API accepted, or by its last allowed
     // refusal: a typo can be retried, a guessing loop cannot go on.
-    let checking = grant(state, form.session.as_deref(), SessionUse::KeyCheck).await?;
-    let checking_session = checking.session.clone();
+    let checking = target(state, session, SessionUse::KeyCheck).await?;
     if let Err(error) = state.connections.check_api_key(&key).await {
-        let error = settle_failed_check(state, form.session.as_deref(), checking, error).await;
-        if let (PageError::KeyAttemptsUsedUp, Some(session)) = (&error, &checking_session) {
-            popup::record(state, session, Outcome::Failed).await;
+        let checked_session = checking.session.clone();
+        let error = settle_failed_check(state, session, checking, error).await;
+        if let (PageError::KeyAttemptsUsedUp, Some(hash)) = (&error, &checked_session) {
+            popup::record(state, hash, Outcome::Failed).await;
         }
         return Err(error);
     }
-    let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
+    let target = target(state, session, SessionUse::Consume).await?;
     let connection = state
         .connections
-        .store_api_key(&grant.connection_id, &key)
+        .store_api_key(&target.connection_id, &key)
         .await?;
-    tracing::info!(connection = %connection.id, "connected with an API key");
-    if let Some(session) = &grant.session {
-        popup::record(state, session, Outcome::Connected(connection.kind)).await;
+    if let Some(hash) = &target.session {
+        popup::record(state, hash, Outcome::Connected(connection.kind)).await;
     }
-    Ok(Saved {
-        connection_id: connection.id,
-        return_to: grant.return_to,
-    })
+    Ok((target, connection))
 }
 
 /// Counts a refused key against the link (or gives an unanswered check
@@ -113,7 +118,7 @@ async fn api_key(
 async fn settle_failed_check(
     state: &AppState,
     session: Option<&str>,
-    checking: Grant,
+    checking: Target,
     error: CredentialError,
 ) -> PageError {
     let (Some(token), Some(attempt)) = (session, checking.key_attempt) else {
@@ -136,28 +141,25 @@ async fn settle_failed_check(
 
 pub async fn disconnect(
     State(state): State<AppState>,
+    query: Result<Query<SessionQuery>, QueryRejection>,
     jar: CookieJar,
     form: Result<Form<DisconnectForm>, FormRejection>,
-) -> Response {
-    let result = remove(&state, &jar, form).await;
-    state.pages.answer(result)
-}
-
-async fn remove(
-    state: &AppState,
-    jar: &CookieJar,
-    form: Result<Form<DisconnectForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form.map_err(PageError::from)?;
-    csrf::verify(state, jar, &form.csrf_token)?;
-    let grant = grant(state, form.session.as_deref(), SessionUse::Consume).await?;
-    state.connections.delete(&grant.connection_id).await?;
+    let Form(form) = form?;
+    csrf::verify(&state, &jar, &form.csrf_token)?;
+    let session = session_of(query, form.session);
+    let target = target(&state, session.as_deref(), SessionUse::Consume).await?;
+    let back = target.back_after_use(&state);
+    if let Err(error) = state.connections.delete(&target.connection_id).await {
+        return Ok((Extension(back), PageError::from(error)).into_response());
+    }
     Ok(state.pages.render(
         StatusCode::OK,
         "Disconnected",
         html! {
-            p.status { "The connection " code { (grant.connection_id) } " was removed." }
-            p { a href="/" { "Back to the connect page" } }
+            p.status { "The connection " code { (target.connection_id) } " was removed." }
+            p { "The app can no longer reach your EmailOctopus account through it." }
+            (back.markup())
         },
     ))
 }

@@ -51,5 +51,6 @@ pub async fn only_own_hosts(
         "Wrong address",
         "This page answers only at its own address. Open the link the app gave you as it is.",
         None,
+        &super::page::BackLink::None,
     )
 }

@@ -10,6 +10,7 @@ mod csrf;
 pub mod error;
 mod forms;
 pub mod host;
+mod outcome;
 pub mod page;
 mod popup;
 
@@ -27,7 +28,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/auth", get(auth::start))
         .route("/callback", get(callback::finish))
         .route("/connect/api-key", post(forms::save_api_key))
-        .route("/disconnect", post(forms::disconnect))
+        .route(
+            "/disconnect",
+            get(connect_page::confirm_disconnect).post(forms::disconnect),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             host::only_own_hosts,
@@ -35,4 +39,5 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/style.css", get(page::stylesheet))
         .route("/assets/popup.js", get(page::popup_script))
         .route("/connect.js", get(connect_script::serve))
+        .route("/favicon.ico", get(page::favicon))
 }

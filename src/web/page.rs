@@ -5,10 +5,46 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-use super::error::PageError;
-
 const STYLESHEET: &str = include_str!("../../assets/style.css");
 const POPUP_SCRIPT: &str = include_str!("../../assets/popup.js");
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
+
+/// Where the "back" link of a result or error page leads.
+#[derive(Debug, Clone)]
+pub enum BackLink {
+    /// The connect page, for the same connect session while it can still be used.
+    ConnectPage { session: Option<String> },
+    /// The app that sent the browser here (a session's `return_to`).
+    App(String),
+    /// Nowhere useful: the link is spent and the page says what to do instead.
+    None,
+}
+
+impl BackLink {
+    /// The connect page's address for this session.
+    pub fn connect_page(session: Option<&str>) -> String {
+        match session.filter(|s| !s.is_empty()) {
+            Some(token) => format!("/?session={}", urlencode(token)),
+            None => "/".to_owned(),
+        }
+    }
+
+    pub fn markup(&self) -> Markup {
+        match self {
+            Self::ConnectPage { session } => html! {
+                p { a href=(Self::connect_page(session.as_deref())) { "Back to the connect page" } }
+            },
+            Self::App(url) => html! { p { a href=(url) { "Back to the app" } } },
+            Self::None => html! {
+                p { "To connect again, open a new connect link from the app you are connecting." }
+            },
+        }
+    }
+}
+
+pub fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
 
 /// Renders pages with this deployment's banner (the sandbox says it is one).
 #[derive(Debug, Clone, Default)]
@@ -46,24 +82,20 @@ impl Pages {
         status: StatusCode,
         title: &str,
         text: &str,
-        detail: Option<&str>,
+        provider_words: Option<&str>,
+        back: &BackLink,
     ) -> Response {
         self.render(
             status,
             title,
             html! {
                 p { (text) }
-                @if let Some(detail) = detail {
-                    p.detail { "The provider said: " q { (detail) } }
+                @if let Some(words) = provider_words {
+                    p.detail { "The sign-in service said: " q { (words) } }
                 }
-                p { a href="/" { "Back to the connect page" } }
+                (back.markup())
             },
         )
-    }
-
-    /// The answer of a browser route: its page, or the page of its error.
-    pub fn answer(&self, result: Result<Response, PageError>) -> Response {
-        result.unwrap_or_else(|error| error.into_page(self))
     }
 }
 
@@ -76,6 +108,7 @@ fn render(status: StatusCode, title: &str, banner: Option<&str>, body: Markup) -
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · EmailOctopus connect" }
                 link rel="stylesheet" href="/assets/style.css";
+                link rel="icon" href="/favicon.ico" type="image/svg+xml";
             }
             body {
                 @if let Some(banner) = banner {
@@ -97,24 +130,26 @@ pub fn render_plain(status: StatusCode, text: &'static str) -> Response {
 }
 
 pub async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+/// Served at the address browsers ask for by default, so no page load logs a 404.
+pub async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        STYLESHEET,
+        body,
     )
         .into_response()
 }
 
 /// The popup notice's script: tells the opener, then closes after a success.
 pub async fn popup_script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        POPUP_SCRIPT,
-    )
-        .into_response()
+    asset("text/javascript; charset=utf-8", POPUP_SCRIPT)
 }

@@ -5,10 +5,8 @@
 //! The notice holds the session's status as `/connect-sessions/status`
 //! answers it: never a token.
 
-use axum::response::Response;
 use maud::{html, Markup};
 
-use super::error::PageError;
 use super::page::Pages;
 use crate::connect_sessions::{Outcome, SessionHash, SessionReport, SessionStatus};
 use crate::domain::{ConnectionKind, Origin};
@@ -22,14 +20,10 @@ pub async fn record(state: &AppState, session: &SessionHash, outcome: Outcome) {
     }
 }
 
-/// The answer of a route that ends `session`'s connect: `render`'s page or
-/// the error's, with the popup notice when it is a popup session.
-pub async fn answer<T>(
-    state: &AppState,
-    session: Option<&SessionHash>,
-    result: Result<T, PageError>,
-    render: impl FnOnce(&Pages, T) -> Response,
-) -> Response {
+/// The pages for a route that ends `session`'s connect: with the popup
+/// notice when it is a popup session. An error answer carries them in its
+/// extensions, so that its page gets the notice too.
+pub async fn pages_for(state: &AppState, session: Option<&SessionHash>) -> Pages {
     let report = match session {
         Some(hash) => state.sessions.report(hash).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "could not read the connect session for its popup page");
@@ -37,14 +31,13 @@ pub async fn answer<T>(
         }),
         None => None,
     };
-    let pages = match report
+    match report
         .as_ref()
         .and_then(|r| Some((r, r.popup_origin.as_ref()?)))
     {
         Some((report, origin)) => state.pages.in_popup(notice(report, origin)),
         None => state.pages.clone(),
-    };
-    pages.answer(result.map(|done| render(&pages, done)))
+    }
 }
 
 fn notice(report: &SessionReport, origin: &Origin) -> Markup {

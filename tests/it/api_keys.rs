@@ -59,7 +59,7 @@ async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
         .post("/connections/k/refresh", serde_json::json!({}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(problem["detail"].as_str().unwrap().contains("API key"));
+    assert!(problem["detail"].as_str().unwrap().contains("API-key"));
 }
 
 #[tokio::test]
@@ -96,9 +96,10 @@ pub(crate) async fn submit_key(
     csrf: &str,
     session: &str,
 ) -> reqwest::Response {
+    // As the page's form does: the session in the address.
     browser
-        .post(app.at("/connect/api-key"))
-        .form(&[("api_key", key), ("csrf_token", csrf), ("session", session)])
+        .post(app.at(&format!("/connect/api-key?session={session}")))
+        .form(&[("api_key", key), ("csrf_token", csrf)])
         .send()
         .await
         .unwrap()
@@ -142,7 +143,7 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
         .text()
         .await
         .unwrap()
-        .contains("refused this API key"));
+        .contains("did not accept this API key"));
     assert_eq!(
         app.admin().get("/connections/paste").await.0,
         StatusCode::NOT_FOUND

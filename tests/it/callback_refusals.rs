@@ -76,7 +76,7 @@ async fn callbacks_without_a_matching_flow_are_refused(backend: Backend) {
     assert_refused(
         browser.get(missing_code).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "no authorization code",
+        "incomplete answer",
     )
     .await;
     assert_nothing_stored(&app, &provider).await;
@@ -153,7 +153,7 @@ async fn a_callback_in_another_browser_is_refused(backend: Backend) {
     assert_refused(
         victim.get(callback).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "not belong to a sign-in started in this browser",
+        "not started in this browser",
     )
     .await;
     assert_nothing_stored(&app, &provider).await;
@@ -186,7 +186,7 @@ async fn provider_errors_are_explained_and_escaped(backend: Backend) {
     let page = assert_refused(
         browser.get(failed).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "did not authorize",
+        "did not allow the connection",
     )
     .await;
     assert!(
@@ -210,7 +210,7 @@ async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backen
         assert_refused(
             browser.get(callback).send().await.unwrap(),
             StatusCode::BAD_REQUEST,
-            "expected authorization server",
+            "expected sign-in service",
         )
         .await;
     }
@@ -224,7 +224,7 @@ async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backen
     assert_refused(
         browser.get(error_without_iss).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "expected authorization server",
+        "expected sign-in service",
     )
     .await;
     assert_nothing_stored(&app, &provider).await;

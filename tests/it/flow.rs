@@ -243,14 +243,21 @@ async fn auth_without_a_session_is_refused_unless_open_connect(backend: Backend)
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("connect link"));
-    // The page about `default` still shows, and says how to connect.
+    // The page about `default` still shows its status and says how to
+    // connect, and offers nothing that would be refused.
     let page = closed.browser().get(closed.at("/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(
-        page.contains("Connect EmailOctopus") && page.contains("one-time connect link"),
+        page.contains("Not connected yet") && page.contains("one-time link"),
         "{page}"
     );
+    for offer in ["<form", "<button", "href=\"/auth", "Disconnect"] {
+        assert!(
+            !page.contains(offer),
+            "{offer} offered without a link: {page}"
+        );
+    }
     let stale = closed
         .browser()
         .get(closed.at("/?session=used-or-made-up"))

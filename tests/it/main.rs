@@ -3,6 +3,7 @@
 mod support;
 
 mod adversarial;
+mod api_key_mode;
 mod api_keys;
 mod browser;
 mod callback_refusals;

@@ -17,37 +17,37 @@ async fn token_endpoint_faults_are_clear_pages(backend: Backend) {
         (
             TokenAnswer::Hang,
             StatusCode::GATEWAY_TIMEOUT,
-            "did not answer in time",
+            "took too long to answer",
         ),
         (
             TokenAnswer::Status(500, r#"{"error":"server_error"}"#),
             StatusCode::BAD_GATEWAY,
-            "could not be reached or gave an unusable answer",
+            "could not be reached",
         ),
         (
             TokenAnswer::Status(503, "<html>down</html>"),
             StatusCode::BAD_GATEWAY,
-            "unusable answer",
+            "did not answer properly",
         ),
         (
             TokenAnswer::Malformed,
             StatusCode::BAD_GATEWAY,
-            "unusable answer",
+            "did not answer properly",
         ),
         (
             TokenAnswer::Huge,
             StatusCode::BAD_GATEWAY,
-            "unusable answer",
+            "did not answer properly",
         ),
         (
             TokenAnswer::BadExpiresIn,
             StatusCode::BAD_GATEWAY,
-            "unusable answer",
+            "did not answer properly",
         ),
         (
             TokenAnswer::Status(400, r#"{"error":"invalid_grant"}"#),
             StatusCode::BAD_REQUEST,
-            "refused the authorization code",
+            "did not accept the sign-in",
         ),
     ];
     for (answer, status, words) in cases {

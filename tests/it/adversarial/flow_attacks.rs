@@ -53,7 +53,7 @@ async fn an_attackers_code_under_the_victims_state_is_refused(backend: Backend) 
     let page = refused_page(
         victim.get(&injected).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "refused the authorization code",
+        "did not accept the sign-in",
         &provider,
     )
     .await;
@@ -88,7 +88,7 @@ async fn a_state_swapped_between_two_flows_is_refused(backend: Backend) {
         refused_page(
             browser.get(&swapped).send().await.unwrap(),
             StatusCode::BAD_REQUEST,
-            "refused the authorization code",
+            "did not accept the sign-in",
             &provider,
         )
         .await;
@@ -126,7 +126,7 @@ async fn a_used_code_replayed_into_another_flow_is_refused(backend: Backend) {
     refused_page(
         attacker.get(&replayed).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "refused the authorization code",
+        "did not accept the sign-in",
         &provider,
     )
     .await;

@@ -176,7 +176,7 @@ async fn request_heads_over_32_kib_get_431() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("malformed"), "{body}");
+    assert!(body.contains("incomplete or damaged"), "{body}");
     assert_eq!(
         reqwest::get(app.at("/healthz")).await.unwrap().status(),
         StatusCode::OK

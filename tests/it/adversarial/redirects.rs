@@ -141,7 +141,7 @@ async fn redirects_from_the_token_endpoint_and_the_api_are_not_followed() {
     let app = TestApp::start(&db, &args).await;
 
     let page = app.connect("redirected").await;
-    refused_page(page, StatusCode::BAD_GATEWAY, "provider", &provider).await;
+    refused_page(page, StatusCode::BAD_GATEWAY, "sign-in service", &provider).await;
     assert_eq!(
         app.admin().get("/connections/redirected").await.0,
         StatusCode::NOT_FOUND
@@ -192,5 +192,8 @@ fn a_plain_http_redirect_uri_off_loopback_is_refused() {
     assert!(parse("http://127.0.0.1:3000/callback").is_ok());
     assert!(parse("https://connect.example.com/callback").is_ok());
     let refused = parse("http://connect.example.com/callback").err();
-    assert_eq!(refused.map(|e| e.variable), Some("REDIRECT_URI"));
+    let variables: Vec<_> = refused
+        .map(|e| e.0.iter().map(|e| e.variable).collect())
+        .unwrap_or_default();
+    assert_eq!(variables, ["REDIRECT_URI"]);
 }

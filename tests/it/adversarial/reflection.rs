@@ -70,7 +70,7 @@ async fn cr_and_lf_in_reflected_values_never_split_an_answer() {
     let page = refused_page(
         answered,
         StatusCode::BAD_REQUEST,
-        "did not authorize",
+        "did not allow the connection",
         &provider,
     )
     .await;
@@ -186,7 +186,7 @@ async fn no_page_or_problem_echoes_markup() {
     let page = refused_page(
         browser.get(answered).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
-        "did not authorize",
+        "did not allow the connection",
         &provider,
     )
     .await;

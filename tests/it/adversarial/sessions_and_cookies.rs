@@ -44,7 +44,7 @@ async fn a_connect_session_expires_after_30_minutes(backend: Backend) {
         refused_page(
             browser.get(app.at(&path)).send().await.unwrap(),
             StatusCode::FORBIDDEN,
-            "missing, already used or expired",
+            "missing, has already been used, or has expired",
             &provider,
         )
         .await;
@@ -62,7 +62,7 @@ async fn a_connect_session_expires_after_30_minutes(backend: Backend) {
     refused_page(
         saved,
         StatusCode::FORBIDDEN,
-        "missing, already used or expired",
+        "missing, has already been used, or has expired",
         &provider,
     )
     .await;

@@ -63,7 +63,7 @@ async fn a_malformed_setting_exits_2_and_names_its_variable() {
             Some("not-an-address".to_owned()),
             "LISTEN_ADDR",
         ),
-        ("OPEN_CONNECT", Some("yes".to_owned()), "OPEN_CONNECT"),
+        ("OPEN_CONNECT", Some("maybe".to_owned()), "OPEN_CONNECT"),
         (
             "TOKEN_AUTH_METHOD",
             Some("bogus".to_owned()),
@@ -76,7 +76,7 @@ async fn a_malformed_setting_exits_2_and_names_its_variable() {
         ),
         ("CLIENT_SECRET", None, "CLIENT_SECRET"),
         ("LOG_FORMAT", Some("xml".to_owned()), "LOG_FORMAT"),
-        ("SANDBOX", Some("yes".to_owned()), "SANDBOX"),
+        ("SANDBOX", Some("maybe".to_owned()), "SANDBOX"),
     ];
     for (setting, value, variable) in cases {
         let what = format!("{setting}={value:?}");

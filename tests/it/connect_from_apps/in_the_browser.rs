@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::spa;
 use crate::support::browser::{bounded, Browser, PAGE_LIMIT};
-use crate::support::{TestApp, ADMIN_TOKEN};
+use crate::support::TestApp;
 
 /// The connect server (sandbox, on 127.0.0.1) and the example app (on localhost).
 struct TwoOrigins {
@@ -33,7 +33,7 @@ async fn two_origins(extra: &[&str]) -> TwoOrigins {
     let server = TestApp::sandbox(&args).await;
     let router = spa::router(spa::Settings {
         connect_server: server.url.clone(),
-        admin_token: ADMIN_TOKEN.into(),
+        admin_token: server.admin_token.clone(),
         origin: app_url.clone(),
     });
     tokio::spawn(axum::serve(listener, router).into_future());

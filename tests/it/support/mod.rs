@@ -16,6 +16,7 @@ use emailoctopus_connect::config::Cli;
 use emailoctopus_connect::maintenance::{Maintenance, PassReport};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -217,6 +218,8 @@ pub struct TestApp {
     pub url: String,
     pub clock: Clock,
     maintenance: Arc<Maintenance>,
+    /// `ADMIN_TOKEN`, or the one the sandbox made for its run.
+    pub admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -257,7 +260,6 @@ impl TestApp {
             "emailoctopus-connect".to_owned(),
             "--sandbox".to_owned(),
             "--listen-addr=127.0.0.1:0".to_owned(),
-            format!("--admin-token={ADMIN_TOKEN}"),
             "--maintenance-interval-secs=86400".to_owned(),
         ];
         argv.extend(args.iter().map(|a| a.to_string()));
@@ -277,6 +279,10 @@ impl TestApp {
         let app = App::build_with_clock(config, clock.clone()).await.unwrap();
         let url = format!("http://{}", app.local_addr());
         let maintenance = app.maintenance();
+        let admin_token = match app.sandbox() {
+            Some(sandbox) => sandbox.admin_token.expose_secret().to_owned(),
+            None => ADMIN_TOKEN.to_owned(),
+        };
         let (shutdown, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run(async {
             let _ = stopped.await;
@@ -285,6 +291,7 @@ impl TestApp {
             url,
             clock,
             maintenance,
+            admin_token,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -312,6 +319,7 @@ impl TestApp {
     pub fn admin(&self) -> Admin {
         Admin {
             app_url: self.url.clone(),
+            token: self.admin_token.clone(),
             http: client(false),
         }
     }
@@ -403,6 +411,7 @@ fn client(cookies: bool) -> reqwest::Client {
 
 pub struct Admin {
     app_url: String,
+    token: String,
     http: reqwest::Client,
 }
 
@@ -410,7 +419,7 @@ impl Admin {
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.app_url))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.token)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
