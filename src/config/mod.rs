@@ -53,6 +53,7 @@ pub struct Settings {
     pub redirect_uri: Option<String>,
     /// Authorization endpoint (the original tutorial's default; EmailOctopus does not document one).
     #[arg(
+        global = true,
         long,
         env = "AUTHORIZE_URL",
         default_value = "https://emailoctopus.com/oauth/authorize"
@@ -60,6 +61,7 @@ pub struct Settings {
     pub authorize_url: String,
     /// Token endpoint (the original tutorial's default; EmailOctopus does not document one).
     #[arg(
+        global = true,
         long,
         env = "TOKEN_URL",
         default_value = "https://emailoctopus.com/oauth/token"
@@ -84,6 +86,7 @@ pub struct Settings {
     pub token_auth_method: String,
     /// Where the API proxy and API-key checks go.
     #[arg(
+        global = true,
         long,
         env = "API_BASE_URL",
         default_value = "https://api.emailoctopus.com"
@@ -99,6 +102,7 @@ pub struct Settings {
     pub listen_addr: String,
     /// sqlite://PATH (created if missing) or postgres://...
     #[arg(
+        global = true,
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://emailoctopus-connect.db"

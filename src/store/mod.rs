@@ -132,6 +132,10 @@ impl Store {
         let backend = Backend::of_url(url);
         let url = backend.connect_url(url, creation);
         wait_until_it_answers(&url, settings.start_timeout).await?;
+        if creation == Creation::Refused {
+            // Before the pool's set-up writes anything (SQLite's WAL header).
+            has_our_tables(&url).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -141,18 +145,6 @@ impl Store {
             .after_connect(move |conn, _| Box::pin(backend.prepare_connection(conn)))
             .connect(&url)
             .await?;
-        if creation == Creation::Refused
-            && sqlx::query("SELECT 1 FROM connections LIMIT 1")
-                .execute(&pool)
-                .await
-                .is_err()
-        {
-            pool.close().await;
-            return Err(StoreError::Misconfigured(
-                "this database has no emailoctopus-connect tables; is it the server's database?"
-                    .into(),
-            ));
-        }
         backend.migrate(&pool).await?;
         Ok(Self { pool, backend })
     }
@@ -164,6 +156,23 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database this program never migrated is refused, not set up.
+async fn has_our_tables(url: &str) -> Result<(), StoreError> {
+    let mut conn = <AnyConnection as sqlx::Connection>::connect(url).await?;
+    let found = sqlx::query("SELECT 1 FROM connections LIMIT 1")
+        .execute(&mut conn)
+        .await
+        .is_ok();
+    let _ = sqlx::Connection::close(conn).await;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::Misconfigured(
+            "this database has no emailoctopus-connect tables; is it the server's database?".into(),
+        ))
     }
 }
 

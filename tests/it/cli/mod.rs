@@ -7,6 +7,7 @@
 //! `process` runs the binary; the other files are what it is asked to do.
 
 mod exit_codes;
+mod first_hour;
 mod help_and_gen_key;
 mod lifecycle;
 mod logs;

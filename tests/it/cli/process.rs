@@ -109,6 +109,19 @@ impl Running {
         }
     }
 
+    /// Waits until stderr holds `needle` (a log line), at most `WAIT`.
+    pub(super) async fn stderr_containing(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.stderr.lock().unwrap().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on stderr: {}",
+                self.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Sends SIGTERM, waits for the exit, and returns its status and everything printed.
     pub(super) async fn terminate(self) -> (ExitStatus, Logs) {
         let kill = Command::new("kill")
