@@ -6,6 +6,7 @@ mod adversarial;
 mod api_key_mode;
 mod api_keys;
 mod browser;
+mod browser_pages;
 mod callback_refusals;
 mod cli;
 mod connect_from_apps;
