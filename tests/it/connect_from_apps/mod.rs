@@ -6,6 +6,7 @@ mod in_the_browser;
 mod openapi;
 mod script;
 mod sessions;
+mod two_origins;
 
 #[path = "../../../examples/spa/app.rs"]
 mod spa;
