@@ -84,8 +84,9 @@ process_time() {
     echo "$sum"
 }
 # Every kernel thread (the children of kthreadd): journaling and writeback
-# that a database's writes cause show up there, not in the process.
-kernel_time() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$4 == 2 { s += $14 + $15 } END { print s + 0 }'; }
+# that a database's writes cause show up there, not in the process. A
+# process that ends between the glob and the read is skipped, not fatal.
+kernel_time() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$4 == 2 { s += $14 + $15 } END { print s + 0 }'; }
 # Every PostgreSQL process (all databases: the server is shared).
 postgres_time() {
     # shellcheck disable=SC2046 # one PID per word
