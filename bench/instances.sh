@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2154 # the figures are set by name, with printf -v
-# Issue 4's benchmark, rerunnable: two instances on one PostgreSQL database
+# The scale-out benchmark, rerunnable: two instances on one PostgreSQL database
 # against the fast local provider, beside one instance on PostgreSQL and one
 # on SQLite, in the same run. Each configuration gets the same fixed work:
 # INSTANCES_FLOWS full connect flows (default 10,000), each through a connect

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's benchmark, rerunnable: the API proxy against a fast local
+# The serving side's benchmark, rerunnable: the API proxy against a fast local
 # upstream, beside the same request sent straight to that upstream in the
 # same run; then a refresh storm. Same layout as bench/run.sh (bench/lib.sh):
 # the server on core 0; wrk, the drivers and the fast provider/upstream

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2's benchmark, rerunnable: emailoctopus-connect against the ceiling of
+# The connect flow's benchmark, rerunnable: emailoctopus-connect against the ceiling of
 # a bare axum server, on loopback, the server side pinned to one core and the
 # load (and the fast local provider, which stands outside the server) to the
 # other. Prints every figure as it goes and a Markdown summary at the end;

@@ -279,3 +279,37 @@ async fn every_settings_problem_is_reported_in_one_run() {
         assert!(stderr.contains(line), "{line}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn every_line_of_the_example_settings_works_uncommented() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let uncommented: String = example
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(setting) if setting.split('=').next().is_some_and(is_setting_name) => setting,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(dir.path().join(".env"), uncommented).unwrap();
+    // The three values a user must choose; everything else as the example has it.
+    let mut run = command(dir.path());
+    run.env("TOKEN_ENCRYPTION_KEY", new_key())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/example.db", dir.path().display()),
+        );
+    let mut server = Running::spawn(run);
+    let first = server.next_line().await;
+    listen_line_addr(&first);
+    let (status, logs) = server.terminate().await;
+    assert_eq!(status.code(), Some(0), "{}", logs.stderr);
+}
+
+fn is_setting_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+}
