@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::access::{target, SessionUse};
 use super::error::PageError;
+use super::popup;
 use crate::oauth::{PendingFlow, PendingFlows, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
 
@@ -29,7 +30,10 @@ pub async fn start(
         .provider
         .as_ref()
         .ok_or(PageError::OAuthNotConfigured)?;
-    let target = target(&state, session.as_deref(), SessionUse::Consume).await?;
+    let target = match target(&state, session.as_deref(), SessionUse::Consume).await {
+        Ok(target) => target,
+        Err(error) => return Ok(popup::refused(&state, session.as_deref(), error).await),
+    };
     let authorization = provider.authorize();
     let now = state.clock.now();
     let flow = PendingFlow {

@@ -14,6 +14,7 @@ use super::access::{target, SessionUse};
 use super::csrf;
 use super::error::PageError;
 use super::page::{urlencode, BackLink};
+use super::popup;
 use crate::clock::rfc3339;
 use crate::connections::Connection;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
@@ -37,12 +38,10 @@ pub async fn show(
     // Without a session the page is about `default`; its forms follow the
     // same rules as /auth, so they are offered only when OPEN_CONNECT is on.
     let (connection_id, can_act) = match &session {
-        Some(token) => (
-            target(&state, Some(token), SessionUse::Peek)
-                .await?
-                .connection_id,
-            true,
-        ),
+        Some(token) => match target(&state, Some(token), SessionUse::Peek).await {
+            Ok(target) => (target.connection_id, true),
+            Err(error) => return Ok(popup::refused(&state, Some(token), error).await),
+        },
         None => (ConnectionId::default_connection(), state.open_connect),
     };
     let connection = state.connections.get(&connection_id).await?;

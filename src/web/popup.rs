@@ -1,14 +1,20 @@
 //! Pages inside a popup. When a popup session's connect ends (the callback,
-//! the API-key form, or an error of either), the page also carries a notice
+//! the API-key form, an error of either, or a refusal of its link on the
+//! connect page or at `/auth`), the page also carries a notice
 //! that `assets/popup.js` posts to `window.opener`, with exactly the
 //! session's origin as target, and that closes the popup after a success.
 //! The notice holds the session's status as `/connect-sessions/status`
 //! answers it: never a token.
 
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use maud::{html, Markup};
 
+use super::error::PageError;
 use super::page::Pages;
-use crate::connect_sessions::{Outcome, SessionHash, SessionReport, SessionStatus};
+use crate::connect_sessions::{
+    ConnectSessions, Outcome, SessionHash, SessionReport, SessionStatus,
+};
 use crate::domain::{ConnectionKind, Origin};
 use crate::state::AppState;
 
@@ -38,6 +44,13 @@ pub async fn pages_for(state: &AppState, session: Option<&SessionHash>) -> Pages
         Some((report, origin)) => state.pages.in_popup(notice(report, origin)),
         None => state.pages.clone(),
     }
+}
+
+/// The answer to a request refused for its connect session (expired, used
+/// up): in a popup session, its page tells the app's page too.
+pub async fn refused(state: &AppState, session: Option<&str>, error: PageError) -> Response {
+    let hash = session.and_then(ConnectSessions::hash);
+    (Extension(pages_for(state, hash.as_ref()).await), error).into_response()
 }
 
 fn notice(report: &SessionReport, origin: &Origin) -> Markup {

@@ -229,13 +229,22 @@ async fn sessions_expire_unused_or_with_their_unfinished_flow(backend: Backend) 
     assert_eq!(status(&app, &started).await["status"], "expired");
     app.clock.advance(Duration::from_secs(20 * 60));
     assert_eq!(status(&app, &unused).await["status"], "expired");
-    let late = app
-        .browser()
-        .get(app.at(&format!("/auth?session={unused}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(late.status(), StatusCode::FORBIDDEN);
+    // The popup's pages say so to the app's page too.
+    for path in ["/", "/auth"] {
+        let late = app
+            .browser()
+            .get(app.at(&format!("{path}?session={unused}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(late.status(), StatusCode::FORBIDDEN, "{path}");
+        let page = late.text().await.unwrap();
+        assert_eq!(
+            notice(&page),
+            ("expired".into(), "late".into(), "".into(), APP.into()),
+            "{path}"
+        );
+    }
     assert_eq!(status(&app, &unused).await["status"], "expired");
 }
 
