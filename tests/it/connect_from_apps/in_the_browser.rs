@@ -275,3 +275,18 @@ async fn a_link_used_up_by_refused_keys_rejects_as_failed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_page_mode_settles_declined_after_the_way_back() {
+    run(&[], async |browser, origins| {
+        let app = open_app(browser, &origins.app_url).await;
+        click(browser, "#connect-redirect").await;
+        to_the_consent_page(browser).await;
+        browser.click_button("Deny").await;
+        browser.wait_for_heading("You declined").await;
+        browser.click_link("Back to the app").await;
+        assert_eq!(settled(browser, &app).await, "Not connected: declined");
+        assert_eq!(origins.connection().await.0, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
