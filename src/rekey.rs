@@ -1,4 +1,5 @@
-//! `rekey`: re-seals every stored credential under the first key of the ring.
+//! `rekey`: re-seals every stored credential under the first key of the ring,
+//! in the current form (its credentials subkey; see `crate::crypto`).
 //! It goes in id order in batches and swaps each row only if it is unchanged
 //! since it was read, so it is safe while servers run, and safe to interrupt
 //! and run again (rows already under the first key are skipped).
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use crate::config::StorageSettings;
 use crate::connections::{aad, Field};
-use crate::crypto::KeyRing;
+use crate::crypto::{KeyRing, Purpose, Sealer};
 use crate::store::{ConnectionRow, Store, StoreError};
 
 const BATCH: i64 = 200;
@@ -22,6 +23,7 @@ pub struct RekeyReport {
 }
 
 pub async fn rekey(store: &Store, keys: &KeyRing) -> Result<RekeyReport, StoreError> {
+    let keys = &keys.sealer(Purpose::Credentials);
     let mut report = RekeyReport::default();
     let mut after = None;
     loop {
@@ -37,16 +39,16 @@ pub async fn rekey(store: &Store, keys: &KeyRing) -> Result<RekeyReport, StoreEr
 
 async fn reseal_row(
     store: &Store,
-    keys: &KeyRing,
+    keys: &Sealer,
     mut row: ConnectionRow,
     report: &mut RekeyReport,
 ) -> Result<(), StoreError> {
     for _ in 0..ATTEMPTS {
-        let current = keys.is_sealed_by_primary(&row.sealed_access_token)
+        let current = keys.is_current(&row.sealed_access_token)
             && row
                 .sealed_refresh_token
                 .as_deref()
-                .is_none_or(|r| keys.is_sealed_by_primary(r));
+                .is_none_or(|r| keys.is_current(r));
         if current {
             report.already_current += 1;
             return Ok(());

@@ -10,7 +10,7 @@ use crate::api_client::ApiClient;
 use crate::clock::Clock;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
-use crate::crypto::KeyRing;
+use crate::crypto::{MacKeys, Sealer};
 use crate::domain::{AllowedHost, Origin};
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
@@ -23,8 +23,10 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The database (connections, connect sessions, used states).
     pub store: Store,
-    /// Seals pending flows and CSRF tokens; `connections` seals credentials with it.
-    pub keys: KeyRing,
+    /// Seals the browser's pending-flows cookie.
+    pub flow_keys: Sealer,
+    /// Signs CSRF cookies and form tokens.
+    pub csrf_keys: MacKeys,
     /// Now, movable in tests.
     pub clock: Clock,
     /// The OAuth provider: authorize URL, exchange, refresh, revoke;

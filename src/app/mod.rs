@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
+use crate::crypto::Purpose;
 use crate::domain::{ConnectionId, ConnectionStatus};
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
@@ -122,7 +123,7 @@ impl App {
         let refresh_slots = refresh_slots(&database_url, config.storage.pool.max_connections);
         let connections = Connections::new(
             store.clone(),
-            config.storage.keys.clone(),
+            config.storage.keys.sealer(Purpose::Credentials),
             clock.clone(),
             provider.clone(),
             api.clone(),
@@ -144,7 +145,8 @@ impl App {
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
             store,
-            keys: config.storage.keys.clone(),
+            flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
+            csrf_keys: config.storage.keys.csrf_macs(),
             clock,
             provider,
             connections,

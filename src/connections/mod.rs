@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api_client::{ApiClient, KeyCheckError};
 use crate::clock::{Clock, UnixTime};
 use crate::config::MaintenanceSettings;
-use crate::crypto::{CryptoError, KeyRing};
+use crate::crypto::{CryptoError, Sealer};
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::metrics::Metrics;
 use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};
@@ -96,7 +96,8 @@ pub enum Revocation {
 
 pub struct Connections {
     store: Store,
-    keys: KeyRing,
+    /// Seals credentials (the key ring's credentials subkeys).
+    keys: Sealer,
     clock: Clock,
     /// `None` in API-key mode: OAuth connections left from an earlier run
     /// are served until they expire, and cannot be refreshed.
@@ -126,7 +127,7 @@ impl Connections {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
-        keys: KeyRing,
+        keys: Sealer,
         clock: Clock,
         provider: Option<Arc<ProviderClient>>,
         api: ApiClient,

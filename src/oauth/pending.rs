@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::connect_sessions::SessionHash;
-use crate::crypto::{secrets_equal, sha256_hex, KeyRing};
+use crate::crypto::{secrets_equal, sha256_hex, Sealer};
 use crate::domain::{ConnectionId, ReturnTo};
 
 /// How long a started flow may take (the contract: 10 minutes).
@@ -87,7 +87,7 @@ impl PendingFlows {
     }
 
     /// Opens the browser's cookie (sealed under `name`).
-    pub fn open(cookie: &str, name: &str, keys: &KeyRing) -> Result<Self, FlowError> {
+    pub fn open(cookie: &str, name: &str, keys: &Sealer) -> Result<Self, FlowError> {
         if cookie.len() > MAX_COOKIE_VALUE {
             return Err(FlowError::Tampered);
         }
@@ -143,7 +143,7 @@ impl PendingFlows {
 
     /// The cookie value under `name`, dropping the oldest flows until it is
     /// at most `MAX_COOKIE_VALUE` bytes; `None` when nothing is pending.
-    pub fn seal(&mut self, name: &str, keys: &KeyRing) -> Option<String> {
+    pub fn seal(&mut self, name: &str, keys: &Sealer) -> Option<String> {
         while !self.flows.is_empty() {
             let json = serde_json::to_vec(&self.flows).expect("flows serialise");
             let value = URL_SAFE_NO_PAD.encode(keys.seal(&json, name.as_bytes()));
@@ -174,6 +174,11 @@ impl PendingFlow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{KeyRing, Purpose};
+
+    fn new_keys() -> Sealer {
+        KeyRing::generate().sealer(Purpose::FlowCookies)
+    }
 
     const NAME: &str = "eoc_flows";
 
@@ -192,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_sealed_flow_opens_for_its_own_state_only() {
-        let keys = KeyRing::generate();
+        let keys = new_keys();
         let first = flow(1000, 0);
         let state = first.state.secret().clone();
         let mut flows = PendingFlows::default();
@@ -224,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_newest_flows_are_kept_within_the_size_cap() {
-        let keys = KeyRing::generate();
+        let keys = new_keys();
         let mut flows = PendingFlows::default();
         let mut states = Vec::new();
         for i in 0..300 {
@@ -251,7 +256,7 @@ mod tests {
 
     #[test]
     fn broken_cookies_are_tampered() {
-        let keys = KeyRing::generate();
+        let keys = new_keys();
         let mut flows = PendingFlows::default();
         flows.push(flow(1000, 0), 1000);
         let cookie = flows.seal(NAME, &keys).unwrap();
@@ -263,7 +268,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let foreign = flows.seal(NAME, &KeyRing::generate()).unwrap();
+        let foreign = flows.seal(NAME, &new_keys()).unwrap();
         assert_eq!(
             PendingFlows::open(&foreign, NAME, &keys).err(),
             Some(FlowError::Tampered)

@@ -48,11 +48,11 @@ pub async fn start(
     // A cookie we cannot open (tampered, or from an older key) is replaced.
     let mut pending = jar
         .get(name)
-        .and_then(|c| PendingFlows::open(c.value(), name, &state.keys).ok())
+        .and_then(|c| PendingFlows::open(c.value(), name, &state.flow_keys).ok())
         .unwrap_or_default();
     pending.push(flow, now);
     let value = pending
-        .seal(name, &state.keys)
+        .seal(name, &state.flow_keys)
         .expect("the newest flow always fits");
     let jar = jar.add(flows_cookie(&state, value));
     state.metrics.flow_started();

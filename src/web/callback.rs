@@ -94,7 +94,7 @@ async fn complete(state: &AppState, query: &str, jar: CookieJar) -> (CookieJar, 
     let Some(cookie) = jar.get(name).map(|c| c.value().to_owned()) else {
         return (jar, Err(PageError::Flow(FlowError::Unknown)));
     };
-    let mut pending = match PendingFlows::open(&cookie, name, &state.keys) {
+    let mut pending = match PendingFlows::open(&cookie, name, &state.flow_keys) {
         Ok(pending) => pending,
         Err(error) => return (jar, Err(error.into())),
     };
@@ -118,7 +118,7 @@ async fn complete(state: &AppState, query: &str, jar: CookieJar) -> (CookieJar, 
 /// when none is left.
 fn keep_pending(state: &AppState, jar: CookieJar, mut pending: PendingFlows) -> CookieJar {
     let name = PendingFlows::cookie_name(state.cookie_secure);
-    match pending.seal(name, &state.keys) {
+    match pending.seal(name, &state.flow_keys) {
         Some(value) => jar.add(flows_cookie(state, value)),
         None => jar.remove(Cookie::build(name).path("/")),
     }

@@ -46,7 +46,7 @@ pub async fn show(
     };
     let connection = state.connections.get(&connection_id).await?;
     let (jar, actions) = if can_act {
-        let (jar, csrf_token) = csrf::issue(&state, jar);
+        let (jar, csrf_token) = csrf::issue(&state, jar, session.as_deref());
         let forms = Forms {
             state: &state,
             session: session.as_deref(),
@@ -164,7 +164,7 @@ pub async fn confirm_disconnect(
         .session
         .filter(|s| !s.is_empty());
     let target = target(&state, session.as_deref(), SessionUse::Peek).await?;
-    let (jar, csrf_token) = csrf::issue(&state, jar);
+    let (jar, csrf_token) = csrf::issue(&state, jar, session.as_deref());
     let body = html! {
         p { "Disconnect " code { (target.connection_id) } "?" }
         p { "The app will no longer be able to reach your EmailOctopus account through this connection. You can connect again later with a new link." }

@@ -85,7 +85,7 @@ async fn save(
     api_key: &str,
     csrf_token: &str,
 ) -> Result<(Target, crate::connections::Connection), PageError> {
-    csrf::verify(state, jar, csrf_token)?;
+    csrf::verify(state, jar, csrf_token, session)?;
     let key = api_key.trim();
     if key.is_empty() || key.len() > 512 {
         return Err(PageError::KeyRefused);
@@ -146,8 +146,8 @@ pub async fn disconnect(
     form: Result<Form<DisconnectForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
-    csrf::verify(&state, &jar, &form.csrf_token)?;
     let session = session_of(query, form.session);
+    csrf::verify(&state, &jar, &form.csrf_token, session.as_deref())?;
     let target = target(&state, session.as_deref(), SessionUse::Consume).await?;
     let back = target.back_after_use(&state);
     if let Err(error) = state.connections.delete(&target.connection_id).await {

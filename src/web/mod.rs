@@ -23,14 +23,19 @@ use crate::state::AppState;
 /// The browser's routes. The pages and forms answer only for this server's
 /// own host names; the static scripts and stylesheet hold nothing to protect.
 pub fn router(state: &AppState) -> Router<AppState> {
+    let from_our_pages = middleware::from_fn(csrf::only_from_our_pages);
     Router::new()
         .route("/", get(connect_page::show))
         .route("/auth", get(auth::start))
         .route("/callback", get(callback::finish))
-        .route("/connect/api-key", post(forms::save_api_key))
+        .route(
+            "/connect/api-key",
+            post(forms::save_api_key).route_layer(from_our_pages.clone()),
+        )
         .route(
             "/disconnect",
-            get(connect_page::confirm_disconnect).post(forms::disconnect),
+            get(connect_page::confirm_disconnect)
+                .merge(post(forms::disconnect).route_layer(from_our_pages)),
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

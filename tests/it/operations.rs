@@ -3,12 +3,105 @@
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
+use crate::support::provider::API_KEY;
 use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
 use emailoctopus_connect::crypto::KeyRing;
 use emailoctopus_connect::rekey::{rekey, RekeyReport};
 use emailoctopus_connect::store::{PoolSettings, Store};
 
-on_both_backends!(rekey_moves_every_credential_to_the_first_key);
+on_both_backends!(
+    rekey_moves_every_credential_to_the_first_key,
+    credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them,
+);
+
+/// A credential as the server sealed it before per-purpose subkeys: version
+/// 1, AES-256-GCM directly under the `TOKEN_ENCRYPTION_KEY` key.
+fn sealed_the_old_way(key: &str, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine;
+    use sha2::Digest;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap();
+    let id = sha2::Sha256::new()
+        .chain_update(b"emailoctopus-connect key id\0")
+        .chain_update(&secret)
+        .finalize();
+    let nonce = [9u8; 12];
+    let ciphertext = aes_gcm::Aes256Gcm::new_from_slice(&secret)
+        .unwrap()
+        .encrypt(
+            aes_gcm::Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .unwrap();
+    [&[1u8][..], &id[..4], &nonce, &ciphertext].concat()
+}
+
+async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(backend: Backend) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let key = new_key();
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={key}"));
+    let app = TestApp::start(&db, &args).await;
+    app.connect_api_key("old").await;
+    app.stop().await;
+
+    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    let id = emailoctopus_connect::domain::ConnectionId::parse("old").unwrap();
+    let row = store.get_connection(&id).await.unwrap().unwrap();
+    assert_eq!(
+        row.sealed_access_token[0], 2,
+        "new credentials use the subkey form"
+    );
+    // The same credential as an older server stored it.
+    let old = sealed_the_old_way(
+        &key,
+        API_KEY.as_bytes(),
+        b"emailoctopus-connect/v1/access_token/old",
+    );
+    assert!(store
+        .reseal_connection(&id, &row.sealed_access_token, &old, None)
+        .await
+        .unwrap());
+
+    let app = TestApp::start(&db, &args).await;
+    let (status, token) = app.admin().get("/connections/old/access-token").await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["access_token"], API_KEY);
+    app.stop().await;
+
+    let ring = KeyRing::parse(&key).unwrap();
+    assert_eq!(
+        rekey(&store, &ring).await.unwrap(),
+        RekeyReport {
+            resealed: 1,
+            unopenable: 0,
+            already_current: 0
+        }
+    );
+    let row = store.get_connection(&id).await.unwrap().unwrap();
+    assert_eq!(row.sealed_access_token[0], 2);
+    assert_eq!(
+        rekey(&store, &ring).await.unwrap(),
+        RekeyReport {
+            resealed: 0,
+            unopenable: 0,
+            already_current: 1
+        }
+    );
+    let app = TestApp::start(&db, &args).await;
+    assert_eq!(
+        app.admin().get("/connections/old/access-token").await.1["access_token"],
+        API_KEY
+    );
+    app.stop().await;
+    store.close().await;
+}
 
 #[tokio::test]
 async fn metrics_need_the_admin_bearer_on_the_main_listener() {

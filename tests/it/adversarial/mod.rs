@@ -12,6 +12,7 @@
 //! and send.
 
 mod flow_attacks;
+mod form_csrf;
 mod hosts;
 mod limits;
 mod redirects;

@@ -3,7 +3,7 @@
 //! after it expires.
 
 use emailoctopus_connect::connect_sessions::ConnectSessions;
-use emailoctopus_connect::crypto::KeyRing;
+use emailoctopus_connect::crypto::{KeyRing, Purpose, Sealer};
 use emailoctopus_connect::domain::{ConnectionId, ReturnTo};
 use emailoctopus_connect::oauth::{FlowError, PendingFlow, PendingFlows};
 use oauth2::{CsrfToken, PkceCodeVerifier};
@@ -12,6 +12,10 @@ use proptest::prelude::*;
 use super::config;
 
 const NAME: &str = "eoc_flows";
+
+fn flow_keys() -> Sealer {
+    KeyRing::generate().sealer(Purpose::FlowCookies)
+}
 
 proptest! {
     #![proptest_config(config())]
@@ -28,7 +32,7 @@ proptest! {
         lifetime in 1i64..100_000,
         secure in any::<bool>(),
     ) {
-        let keys = KeyRing::generate();
+        let keys = flow_keys();
         let flow = PendingFlow {
             state: CsrfToken::new(state.clone()),
             verifier: PkceCodeVerifier::new(verifier.clone()),
@@ -52,7 +56,7 @@ proptest! {
             prop_assert_eq!(open().take(&other_state, now).err(), Some(FlowError::Unknown));
         }
         prop_assert_eq!(
-            PendingFlows::open(&cookie, name, &KeyRing::generate()).err(),
+            PendingFlows::open(&cookie, name, &flow_keys()).err(),
             Some(FlowError::Tampered)
         );
         prop_assert_eq!(
@@ -73,7 +77,7 @@ proptest! {
         cut in any::<prop::sample::Index>(),
         junk in any::<String>(),
     ) {
-        let keys = KeyRing::generate();
+        let keys = flow_keys();
         let state = "the-state-of-this-flow";
         let flow = PendingFlow {
             state: CsrfToken::new(state.into()),

@@ -1,6 +1,6 @@
-//! The key ring and sealed values (`KeyRing::parse`, `seal`, `open`).
+//! The key ring and sealed values (`KeyRing::parse`, `Sealer::seal`, `open`).
 
-use emailoctopus_connect::crypto::KeyRing;
+use emailoctopus_connect::crypto::{KeyRing, Purpose};
 use proptest::prelude::*;
 
 use super::config;
@@ -23,7 +23,8 @@ proptest! {
         junk in prop::collection::vec(any::<u8>(), 0..80),
     ) {
         let _ = KeyRing::parse(&ring);
-        let keys = KeyRing::generate();
+        let generated = KeyRing::generate();
+        let keys = generated.sealer(Purpose::Credentials);
         let sealed = keys.seal(&plaintext, &aad);
         prop_assert_eq!(keys.open(&sealed, &aad).unwrap(), plaintext);
         let mut flipped = sealed.clone();
@@ -34,7 +35,8 @@ proptest! {
         if other_aad != aad {
             prop_assert!(keys.open(&sealed, &other_aad).is_err());
         }
-        prop_assert!(KeyRing::generate().open(&sealed, &aad).is_err());
+        prop_assert!(KeyRing::generate().sealer(Purpose::Credentials).open(&sealed, &aad).is_err());
+        prop_assert!(generated.sealer(Purpose::FlowCookies).open(&sealed, &aad).is_err());
         prop_assert!(keys.open(&junk, &aad).is_err());
     }
 }
