@@ -252,7 +252,21 @@ impl Connections {
     /// revocation endpoint is configured (RFC 7009). The row is deleted even
     /// when revocation fails; the outcome says so. `None` if there was none.
     /// A refresh in flight meanwhile loses its write and revokes what it got.
-    pub async fn delete(&self, id: &ConnectionId) -> Result<Option<Revocation>, CredentialError> {
+    /// Deletes the connection and revokes its grant, in a task of its own:
+    /// a caller that gives up mid-revocation must not leave a grant alive at
+    /// the provider for a connection that is gone.
+    pub async fn delete(
+        self: &Arc<Self>,
+        id: &ConnectionId,
+    ) -> Result<Option<Revocation>, CredentialError> {
+        let (this, id) = (Arc::clone(self), id.clone());
+        match tokio::spawn(async move { this.delete_now(&id).await }).await {
+            Ok(done) => done,
+            Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+        }
+    }
+
+    async fn delete_now(&self, id: &ConnectionId) -> Result<Option<Revocation>, CredentialError> {
         let row = self.store.delete_connection(id).await;
         self.forget(id);
         let Some(row) = row? else { return Ok(None) };

@@ -25,25 +25,20 @@ pub async fn finish(
     RawQuery(query): RawQuery,
     jar: CookieJar,
 ) -> Response {
-    let (jar, flow) = complete(&state, query.as_deref().unwrap_or(""), jar).await;
-    let error = match &flow {
-        Ok((_, Ok(_))) => None,
-        Ok((_, Err(error))) | Err(error) => Some(error),
+    // The exchange, its save and the session's record run to completion in
+    // a task of their own: a browser that goes away mid-exchange (a closed
+    // tab, a client timeout) must not leave a grant alive at the provider
+    // that nobody stored.
+    let work = tokio::spawn(settle(state.clone(), query.unwrap_or_default(), jar));
+    let (jar, flow) = match work.await {
+        Ok(done) => done,
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
     };
-    state.metrics.flow_finished(match error {
-        None => "connected",
-        Some(PageError::Declined) => "declined",
-        Some(PageError::Credential(_)) => "provider_failed",
-        Some(_) => "refused",
-    });
     let (target, result) = match flow {
         Ok(flow) => flow,
         Err(error) => return (jar, error).into_response(),
     };
     let session = target.session.as_ref();
-    if let (Some(session), Some(outcome)) = (session, outcome(&result)) {
-        popup::record(&state, session, outcome).await;
-    }
     let pages = popup::pages_for(&state, session).await;
     match result {
         Ok(connection) => {
@@ -58,6 +53,27 @@ pub async fn finish(
         )
             .into_response(),
     }
+}
+
+/// Finishes the flow, counts it and records how its session ended.
+async fn settle(state: AppState, query: String, jar: CookieJar) -> (CookieJar, Finished) {
+    let (jar, flow) = complete(&state, &query, jar).await;
+    let error = match &flow {
+        Ok((_, Ok(_))) => None,
+        Ok((_, Err(error))) | Err(error) => Some(error),
+    };
+    state.metrics.flow_finished(match error {
+        None => "connected",
+        Some(PageError::Declined) => "declined",
+        Some(PageError::Credential(_)) => "provider_failed",
+        Some(_) => "refused",
+    });
+    if let Ok((target, result)) = &flow {
+        if let (Some(session), Some(outcome)) = (target.session.as_ref(), outcome(result)) {
+            popup::record(&state, session, outcome).await;
+        }
+    }
+    (jar, flow)
 }
 
 /// How the connect session that started this flow ended; a replayed callback

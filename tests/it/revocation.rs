@@ -16,7 +16,75 @@ on_both_backends!(
     a_reconnect_revokes_the_grant_it_replaces,
     a_refresh_that_loses_to_a_reconnect_revokes_what_it_was_given,
     a_refresh_that_loses_to_a_delete_revokes_what_it_was_given,
+    a_browser_that_gives_up_mid_exchange_still_gets_its_connection_stored,
+    a_client_that_gives_up_mid_delete_still_gets_the_grant_revoked,
 );
+
+/// A client that gives up after half a second.
+fn impatient(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(cookies)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+/// Waits (up to 10 s) until `done` holds.
+async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// The provider takes 2 s to exchange the code; the browser leaves after
+/// 0.5 s. The exchange and its save still finish: the grant the provider
+/// issued is stored, not orphaned.
+async fn a_browser_that_gives_up_mid_exchange_still_gets_its_connection_stored(backend: Backend) {
+    let (provider, _db, app) = start(backend, &["--provider-timeout-secs=5"]).await;
+    let browser = impatient(true);
+    let callback = app.begin(&browser, &app.session("closed-tab").await).await;
+    provider.set(|c| c.token_delay = Duration::from_secs(2));
+    let gave_up = browser.get(&callback).send().await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    eventually("the connection is stored", async || {
+        app.admin().get("/connections/closed-tab").await.0 == StatusCode::OK
+    })
+    .await;
+    let (_, token) = app
+        .admin()
+        .get("/connections/closed-tab/access-token")
+        .await;
+    let (live_access, _) = provider.live_tokens();
+    assert!(live_access.contains(&token["access_token"].as_str().unwrap().to_owned()));
+}
+
+/// The provider takes 2 s to revoke; the backend's client leaves after
+/// 0.5 s. The revocation still finishes: nothing stays alive at the provider
+/// for a connection that is gone.
+async fn a_client_that_gives_up_mid_delete_still_gets_the_grant_revoked(backend: Backend) {
+    let (provider, _db, app) = start(backend, &["--provider-timeout-secs=5"]).await;
+    assert_eq!(app.connect("leaving").await.status(), StatusCode::OK);
+    provider.set(|c| c.revoke_delay = Duration::from_secs(2));
+    let gave_up = impatient(false)
+        .delete(app.at("/connections/leaving"))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    eventually("the grant is revoked", async || {
+        provider.live_tokens().1.is_empty()
+    })
+    .await;
+    assert_eq!(
+        app.admin().get("/connections/leaving").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
 
 /// Waits until the provider has had `n` revocation requests.
 async fn revocations(provider: &FakeProvider, n: usize) {

@@ -68,6 +68,8 @@ pub struct Control {
     /// live), and its answer held back this long: a race on the way back.
     pub refresh_answer_delay: Duration,
     pub revoke_status: u16,
+    /// How long the revocation endpoint takes to answer.
+    pub revoke_delay: Duration,
     pub expires_in: i64,
     /// Send `iss` in authorization responses (RFC 9207), and which value.
     pub iss: Option<String>,
@@ -97,6 +99,7 @@ impl FakeProvider {
             refresh_override: None,
             refresh_answer_delay: Duration::ZERO,
             revoke_status: 200,
+            revoke_delay: Duration::ZERO,
             expires_in: 3600,
             iss: None,
             ignore_pkce: false,
@@ -348,6 +351,8 @@ async fn revoke(
     if !client_ok(&headers, &form) {
         return oauth_error(401, "invalid_client");
     }
+    let delay = control.lock().unwrap().revoke_delay;
+    tokio::time::sleep(delay).await;
     let mut c = control.lock().unwrap();
     if c.revoke_status != 200 {
         return StatusCode::from_u16(c.revoke_status)
