@@ -4,9 +4,9 @@
 //! this module asks whether it is running.
 
 mod api;
+mod bounded;
 mod provider;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::config::{ProviderSettings, SandboxSettings, TokenAuthMethod};
 use crate::crypto::random_token;
 use crate::web::page::Pages;
+use bounded::Bounded;
 
 /// What the sandbox made for this run, to print in the banner.
 pub struct SandboxInfo {
@@ -65,11 +66,11 @@ struct Shared {
 #[derive(Default)]
 struct Issued {
     /// Authorization requests waiting for Approve or Deny, by a single-use id.
-    consents: HashMap<String, provider::Consent>,
-    codes: HashMap<String, provider::CodeGrant>,
-    /// Access tokens and when they expire.
-    access_tokens: HashMap<String, i64>,
-    refresh_tokens: HashMap<String, ()>,
+    consents: Bounded<provider::Consent>,
+    /// Codes, kept (used) until they expire so that a replay is recognised.
+    codes: Bounded<provider::CodeGrant>,
+    access_tokens: Bounded<()>,
+    refresh_tokens: Bounded<()>,
 }
 
 fn banner(admin_token: &str, api_key: &str) -> String {

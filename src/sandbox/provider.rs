@@ -21,6 +21,10 @@ use crate::crypto::{random_token, secrets_equal};
 use crate::web::page::BackLink;
 
 const CODE_LIFETIME_SECS: i64 = 60;
+/// An unanswered consent page is forgotten after this long.
+const CONSENT_LIFETIME_SECS: i64 = 10 * 60;
+/// Refresh tokens the sandbox issued work for a day.
+const REFRESH_LIFETIME_SECS: i64 = 24 * 60 * 60;
 
 pub(super) struct Consent {
     state: Option<String>,
@@ -30,7 +34,6 @@ pub(super) struct Consent {
 
 pub(super) struct CodeGrant {
     code_challenge: String,
-    expires_at: i64,
     used: bool,
     /// Tokens issued for this code: revoked if the code is replayed (RFC 6749 §4.1.2).
     issued: Vec<String>,
@@ -87,6 +90,7 @@ pub(super) async fn authorize_page(
         }
     };
     let id = random_token();
+    let now = shared.clock.now();
     issued(&shared).consents.insert(
         id.clone(),
         Consent {
@@ -94,6 +98,8 @@ pub(super) async fn authorize_page(
             code_challenge: challenge,
             scope: param("scope").map(str::to_owned),
         },
+        now + CONSENT_LIFETIME_SECS,
+        now,
     );
     let page = shared.pages.render(
         StatusCode::OK,
@@ -129,7 +135,7 @@ pub(super) async fn decide(
 ) -> Response {
     let consent = params
         .get("consent")
-        .and_then(|id| issued(&shared).consents.remove(id));
+        .and_then(|id| issued(&shared).consents.remove(id, shared.clock.now()));
     let Some(consent) = consent else {
         return shared.pages.message(
             StatusCode::BAD_REQUEST,
@@ -147,15 +153,17 @@ pub(super) async fn decide(
         );
     }
     let code = random_token();
+    let now = shared.clock.now();
     issued(&shared).codes.insert(
         code.clone(),
         CodeGrant {
             code_challenge: consent.code_challenge,
-            expires_at: shared.clock.now() + CODE_LIFETIME_SECS,
             used: false,
             issued: Vec::new(),
             scope: consent.scope,
         },
+        now + CODE_LIFETIME_SECS,
+        now,
     );
     redirect_back(&shared, &[("code", &code)], consent.state.as_deref())
 }
@@ -230,15 +238,18 @@ fn exchange_code(shared: &Shared, params: &Params) -> Response {
     }
     let mut issued = issued(shared);
     let now = shared.clock.now();
-    let Some(grant) = params.get("code").and_then(|c| issued.codes.get_mut(c)) else {
+    let Some(grant) = params
+        .get("code")
+        .and_then(|c| issued.codes.get_mut(c, now))
+    else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
     if grant.used {
         // A replayed code: refuse it and withdraw what the first use got.
         let withdrawn = std::mem::take(&mut grant.issued);
         for token in withdrawn {
-            issued.access_tokens.remove(&token);
-            issued.refresh_tokens.remove(&token);
+            issued.access_tokens.remove(&token, now);
+            issued.refresh_tokens.remove(&token, now);
         }
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
@@ -248,15 +259,16 @@ fn exchange_code(shared: &Shared, params: &Params) -> Response {
         .map(String::as_str)
         .unwrap_or("");
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    if grant.expires_at <= now
-        || verifier.len() < 43
-        || !secrets_equal(challenge.as_bytes(), grant.code_challenge.as_bytes())
+    if verifier.len() < 43 || !secrets_equal(challenge.as_bytes(), grant.code_challenge.as_bytes())
     {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
     let scope = grant.scope.clone();
     let (answer, tokens) = issue_tokens(shared, &mut issued, scope.as_deref(), now);
-    if let Some(grant) = params.get("code").and_then(|c| issued.codes.get_mut(c)) {
+    if let Some(grant) = params
+        .get("code")
+        .and_then(|c| issued.codes.get_mut(c, now))
+    {
         grant.issued = tokens;
     }
     answer
@@ -264,14 +276,14 @@ fn exchange_code(shared: &Shared, params: &Params) -> Response {
 
 fn refresh(shared: &Shared, params: &Params) -> Response {
     let mut issued = issued(shared);
+    let now = shared.clock.now();
     // Rotation: the presented refresh token is used up by this request.
     let known = params
         .get("refresh_token")
-        .is_some_and(|t| issued.refresh_tokens.remove(t).is_some());
+        .is_some_and(|t| issued.refresh_tokens.remove(t, now).is_some());
     if !known {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
-    let now = shared.clock.now();
     issue_tokens(
         shared,
         &mut issued,
@@ -292,8 +304,10 @@ fn issue_tokens(
     let lifetime = shared.token_lifetime.as_secs() as i64;
     issued
         .access_tokens
-        .insert(access_token.clone(), now + lifetime);
-    issued.refresh_tokens.insert(refresh_token.clone(), ());
+        .insert(access_token.clone(), (), now + lifetime, now);
+    issued
+        .refresh_tokens
+        .insert(refresh_token.clone(), (), now + REFRESH_LIFETIME_SECS, now);
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -320,8 +334,9 @@ pub(super) async fn revoke(
     }
     if let Some(token) = params.get("token") {
         let mut issued = issued(&shared);
-        issued.access_tokens.remove(token);
-        issued.refresh_tokens.remove(token);
+        let now = shared.clock.now();
+        issued.access_tokens.remove(token, now);
+        issued.refresh_tokens.remove(token, now);
     }
     // RFC 7009 §2.2: 200 whether or not the token was known.
     StatusCode::OK.into_response()

@@ -389,3 +389,52 @@ async fn the_sandbox_deny_button_reads_you_declined() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A loop of authorization requests cannot grow the sandbox without bound:
+/// it keeps the newest 1000 unanswered consents, each for 10 minutes.
+#[tokio::test]
+async fn the_sandbox_forgets_surplus_and_old_consents() {
+    let app = TestApp::sandbox(&[]).await;
+    let browser = app.browser();
+    let auth = browser.get(app.at("/auth")).send().await.unwrap();
+    let authorize = location(&auth);
+    let consent = async || {
+        let page = browser
+            .get(&authorize)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.split("name=\"consent\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let decide = async |consent: &str| {
+        browser
+            .post(app.at("/sandbox/oauth/authorize"))
+            .form(&[("consent", consent), ("decision", "approve")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let first = consent().await;
+    let mut newest = String::new();
+    for _ in 0..1000 {
+        newest = consent().await;
+    }
+    assert_eq!(
+        decide(&first).await,
+        StatusCode::BAD_REQUEST,
+        "the oldest was dropped"
+    );
+    assert!(decide(&newest).await.is_redirection());
+
+    let waiting = consent().await;
+    app.clock.advance(std::time::Duration::from_secs(10 * 60));
+    assert_eq!(decide(&waiting).await, StatusCode::BAD_REQUEST, "expired");
+}
