@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
+use super::openapi::{NoSuchConnection, Unauthorized};
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, Revocation};
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, IdError};
@@ -107,7 +108,7 @@ fn credential_body(credential: &Credential) -> Json<CredentialBody> {
     tag = "connections",
     responses(
         (status = 200, description = "Every connection", body = ConnectionList),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     ),
     security(("admin_bearer" = []))
 )]
@@ -130,8 +131,8 @@ pub async fn list(
     params(("id" = String, Path, description = "The connection's id")),
     responses(
         (status = 200, description = "The connection", body = ConnectionBody),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchConnection),
     ),
     security(("admin_bearer" = []))
 )]
@@ -156,8 +157,8 @@ pub async fn show(
     params(("id" = String, Path, description = "The connection's id")),
     responses(
         (status = 200, description = "A usable credential", body = CredentialBody),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchConnection),
         (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed; the connection is unchanged", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider or the database did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -181,8 +182,8 @@ pub async fn access_token(
     params(("id" = String, Path, description = "The connection's id")),
     responses(
         (status = 200, description = "The new credential", body = CredentialBody),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchConnection),
         (status = 409, description = "An API key, or the provider answered invalid_grant (`connection_status: needs_reauth`)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed; the connection is unchanged", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider or the database did not answer in time", body = Problem, content_type = "application/problem+json"),
@@ -213,7 +214,7 @@ pub struct ApiKey {
     request_body = ApiKey,
     responses(
         (status = 200, description = "The connection, of kind api_key", body = ConnectionBody),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "A malformed id or key, or the API refused the key; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The API could not be reached; nothing stored", body = Problem, content_type = "application/problem+json"),
     ),
@@ -257,8 +258,8 @@ pub async fn put_api_key(
     params(("id" = String, Path, description = "The connection's id")),
     responses(
         (status = 204, description = "Deleted; `X-Revocation` says what the provider was told"),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchConnection),
     ),
     security(("admin_bearer" = []))
 )]

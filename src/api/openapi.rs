@@ -8,7 +8,26 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::error::Problem;
 use super::{connections, proxy, sessions};
+
+/// The 401 every admin route may answer, described once.
+#[derive(utoipa::ToResponse)]
+#[response(
+    description = "No or wrong admin bearer",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // describes an answer; ApiError builds the real one
+pub struct Unauthorized(Problem);
+
+/// The 404 of a route on one connection, described once.
+#[derive(utoipa::ToResponse)]
+#[response(
+    description = "No such connection",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)] // describes an answer; ApiError builds the real one
+pub struct NoSuchConnection(Problem);
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +48,7 @@ use super::{connections, proxy, sessions};
         connections::delete,
         proxy::forward,
     ),
+    components(responses(Unauthorized, NoSuchConnection)),
     modifiers(&AdminBearer)
 )]
 struct BackendApi;

@@ -18,6 +18,7 @@ use url::Url;
 use super::auth::AdminAuth;
 use super::connections::connection_id;
 use super::error::{ApiError, Problem};
+use super::openapi::{NoSuchConnection, Unauthorized};
 use super::proxy_path;
 use crate::api_client::ForwardRequest;
 use crate::domain::{ConnectionId, ConnectionKind};
@@ -66,8 +67,8 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
     responses(
         (status = "default", description = "The API's answer: its status and body, with Content-Type, Content-Length, Content-Encoding, ETag, Last-Modified, Retry-After and X-RateLimiting-* only", body = inline(serde_json::Value), content_type = "application/json"),
         (status = 400, description = "A path that would leave API_BASE_URL", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such connection", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NoSuchConnection),
         (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A body over 10 MiB", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "The API or the provider failed", body = Problem, content_type = "application/problem+json"),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
+use super::openapi::Unauthorized;
 use crate::clock::rfc3339;
 use crate::connect_sessions::{ConnectSessions, NewSession, SessionReport, SessionStatus};
 use crate::domain::{ConnectionId, ConnectionKind, Origin, ReturnTo};
@@ -77,7 +78,7 @@ pub struct StatusQuery {
     request_body = NewSessionRequest,
     responses(
         (status = 201, description = "Created", body = CreatedSession),
-        (status = 401, description = "No or wrong admin bearer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "Invalid connection id, return_to, mode or origin", body = Problem, content_type = "application/problem+json"),
     ),
     security(("admin_bearer" = []))

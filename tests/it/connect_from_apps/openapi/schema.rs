@@ -27,6 +27,16 @@ pub fn check_answer(
         Value::Null => &responses["default"],
         documented => documented,
     };
+    // A response described once, under components, is named by reference.
+    let response = match response["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/responses/")
+                .unwrap_or_else(|| panic!("an unknown reference {reference}"));
+            &doc["components"]["responses"][name]
+        }
+        None => response,
+    };
     let what = format!("{method} {template} answered {status}");
     assert!(
         response.is_object(),
