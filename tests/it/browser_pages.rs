@@ -41,10 +41,9 @@ async fn assert_fits(browser: &Browser, what: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn api_key_mode_connects_with_a_pasted_key_at_both_widths() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let api = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
     let args = [
@@ -124,10 +123,9 @@ async fn api_key_mode_connects_with_a_pasted_key_at_both_widths() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn the_sandbox_pages_fit_a_phone_and_offer_oauth_first() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let app = TestApp::sandbox(&[]).await;
     let browser = bounded(async move {
         for width in WIDTHS {

@@ -10,9 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::on_both_backends;
 use crate::support::cut::Cuttable;
-use crate::support::{
-    location, new_key, postgres_url, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN,
-};
+use crate::support::{location, new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
 
 on_both_backends!(a_flow_begun_on_one_instance_finishes_on_another);
 
@@ -67,10 +65,8 @@ async fn a_flow_begun_on_one_instance_finishes_on_another(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
 async fn two_instances_on_postgres_refresh_once() {
-    let Some(_) = postgres_url() else {
-        return eprintln!("skipped: set TEST_DATABASE_URL");
-    };
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Postgres).await;
     let args = shared_args(&provider, &new_key());
@@ -117,10 +113,8 @@ async fn two_instances_on_postgres_refresh_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
 async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
-    let Some(_) = postgres_url() else {
-        return eprintln!("skipped: set TEST_DATABASE_URL");
-    };
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Postgres).await;
     let key = new_key();
@@ -198,10 +192,8 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
 async fn a_database_that_goes_away_fails_requests_cleanly_and_loses_nothing() {
-    let Some(_) = postgres_url() else {
-        return eprintln!("skipped: set TEST_DATABASE_URL");
-    };
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Postgres).await;
     let mut url = url::Url::parse(&db.url).unwrap();

@@ -154,16 +154,19 @@ async fn rekey_never_creates_a_database() {
         b"",
         "rekey changed the file"
     );
+}
 
-    if postgres_url().is_some() {
-        let db = TestDb::new(Backend::Postgres).await;
-        let mut run = command(dir.path());
-        run.args(["rekey", &format!("--database-url={}", db.url)])
-            .env("TOKEN_ENCRYPTION_KEY", new_key());
-        let out = output(run).await;
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("no emailoctopus-connect tables"));
-    }
+#[tokio::test]
+#[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
+async fn rekey_refuses_a_postgres_database_without_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut run = command(dir.path());
+    run.args(["rekey", &format!("--database-url={}", db.url)])
+        .env("TOKEN_ENCRYPTION_KEY", new_key());
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no emailoctopus-connect tables"));
 }
 
 #[tokio::test]
@@ -181,20 +184,30 @@ async fn rekey_without_a_key_does_not_suggest_the_sandbox() {
 #[tokio::test]
 async fn a_database_that_cannot_heal_stops_the_start_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![
+    let urls = [
         format!("sqlite://{}/no/such/dir/x.db", dir.path().display()),
         "postgres://postgres@127.0.0.1:notaport/db".to_owned(),
     ];
-    if let Some(admin) = postgres_url() {
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path("/eoc_no_such_database");
-        urls.push(url.to_string());
-    }
+    assert_stops_at_once(dir.path(), &urls).await;
+}
+
+#[tokio::test]
+#[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
+async fn a_postgres_database_that_does_not_exist_stops_the_start_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = postgres_url().expect("TEST_DATABASE_URL");
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path("/eoc_no_such_database");
+    assert_stops_at_once(dir.path(), &[url.to_string()]).await;
+}
+
+/// Each URL stops the start with exit 2 at once, naming DATABASE_URL.
+async fn assert_stops_at_once(dir: &std::path::Path, urls: &[String]) {
     for url in urls {
-        let mut run = command(dir.path());
+        let mut run = command(dir);
         run.env("TOKEN_ENCRYPTION_KEY", new_key())
             .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", &url)
+            .env("DATABASE_URL", url)
             .env("DATABASE_START_TIMEOUT_SECS", "30");
         let started = Instant::now();
         let out = output(run).await;

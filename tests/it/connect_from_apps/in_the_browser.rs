@@ -21,6 +21,7 @@ use super::two_origins::{
 use crate::support::browser::PAGE_LIMIT;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_popup_oauth_connect_settles_connected_and_the_popup_closes() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -41,6 +42,7 @@ async fn a_popup_oauth_connect_settles_connected_and_the_popup_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_popup_api_key_connect_settles_connected() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -62,6 +64,7 @@ async fn a_popup_api_key_connect_settles_connected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn deny_at_the_provider_rejects_as_declined() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -80,6 +83,7 @@ async fn deny_at_the_provider_rejects_as_declined() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn closing_the_popup_rejects_as_closed() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -94,6 +98,7 @@ async fn closing_the_popup_rejects_as_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_popup_opened_outside_a_click_is_blocked_and_says_so() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -110,6 +115,7 @@ async fn a_popup_opened_outside_a_click_is_blocked_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn an_expired_session_rejects_as_expired() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -126,6 +132,7 @@ async fn an_expired_session_rejects_as_expired() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_provider_that_cuts_the_opener_tie_still_settles_from_the_status() {
     run(&["--sandbox-provider-coop"], async |browser, origins| {
         // The window looks closed to the app as soon as the provider's page
@@ -155,6 +162,7 @@ async fn a_provider_that_cuts_the_opener_tie_still_settles_from_the_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn the_full_page_mode_comes_back_and_settles() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -183,6 +191,7 @@ const THIRD_PAGE: &str = r#"<!doctype html><title>Third</title>
 </script>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_page_on_a_third_origin_learns_nothing() {
     run(&[], async |browser, origins| {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -231,6 +240,7 @@ async fn a_page_on_a_third_origin_learns_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn the_full_page_mode_settles_an_api_key_connect_too() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -246,6 +256,7 @@ async fn the_full_page_mode_settles_an_api_key_connect_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn a_link_used_up_by_refused_keys_rejects_as_failed() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;
@@ -277,6 +288,7 @@ async fn a_link_used_up_by_refused_keys_rejects_as_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn the_full_page_mode_settles_declined_after_the_way_back() {
     run(&[], async |browser, origins| {
         let app = open_app(browser, &origins.app_url).await;

@@ -145,9 +145,7 @@ pub async fn to_the_consent_page(browser: &Browser) {
 }
 
 pub async fn run(extra: &[&str], test: impl AsyncFnOnce(&Browser, &TwoOrigins)) {
-    let Some(browser) = Browser::start_with_popup_blocker().await else {
-        return;
-    };
+    let browser = Browser::start_with_popup_blocker().await;
     let origins = two_origins(extra).await;
     let browser = bounded(async move {
         test(&browser, &origins).await;

@@ -1,9 +1,8 @@
 //! A real browser for the tests that click: headless Chromium, driven over
 //! WebDriver by a chromedriver that `Browser::start` launches and always stops.
 //!
-//! A tool a test needs and cannot find (Chromium, chromedriver, node, ...)
-//! makes it say why on stderr and skip, except in CI (`CI=true`), where it
-//! fails: CI must never pass by silently skipping the tests that use them.
+//! The tests that need these tools are `#[ignore]`d with the reason; run
+//! with `--include-ignored`, a tool that cannot be found fails them, naming it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,13 +26,11 @@ pub async fn bounded<T>(test: impl std::future::Future<Output = T>) -> T {
         .expect("the browser test finishes within its time limit")
 }
 
-/// A tool the test needs is missing: panics in CI, else says why and
-/// returns, so that the caller can skip.
-pub fn missing_tool(reason: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true and {reason}");
-    }
-    eprintln!("skipped: {reason}");
+/// A tool the test needs is missing. The tests that need one are
+/// `#[ignore]`d with the reason, so this runs only when they were asked
+/// for (`--include-ignored`, as CI does): then a missing tool is a failure.
+pub fn missing_tool(reason: &str) -> ! {
+    panic!("{reason}")
 }
 
 /// A WebDriver session in a fresh headless Chromium profile.
@@ -45,19 +42,18 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a browser session, or returns `None` (skip)
-    /// when no browser is installed outside CI.
-    pub async fn start() -> Option<Self> {
+    /// Starts chromedriver and a browser session.
+    pub async fn start() -> Self {
         Self::start_with(false).await
     }
 
     /// As `start`, with Chromium's popup blocker on, as it is for users
     /// (chromedriver turns it off by default).
-    pub async fn start_with_popup_blocker() -> Option<Self> {
+    pub async fn start_with_popup_blocker() -> Self {
         Self::start_with(true).await
     }
 
-    async fn start_with(popup_blocker: bool) -> Option<Self> {
+    async fn start_with(popup_blocker: bool) -> Self {
         let (chromium, chromedriver) = match (
             find_program(&["chromium", "chromium-browser", "google-chrome"]),
             find_program(&["chromedriver"]),
@@ -68,7 +64,6 @@ impl Browser {
                     "no browser: Chromium and chromedriver are needed \
                      (Debian: apt-get install chromium chromium-driver)",
                 );
-                return None;
             }
         };
         let profile = tempfile::tempdir().unwrap();
@@ -109,11 +104,11 @@ impl Browser {
         .await
         .expect("Chromium starts within 30 s")
         .unwrap_or_else(|e| panic!("no browser session: {e}\n{}", driver.log()));
-        Some(Self {
+        Self {
             client,
             _driver: driver,
             _profile: profile,
-        })
+        }
     }
 
     /// Opens the connect page for `session` and clicks "Connect EmailOctopus",
