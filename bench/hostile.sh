@@ -11,17 +11,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FLOWS=${FLOWS:-300}
-ADMIN=bench-admin-token-0123456789abcdef
 APP=http://app.example
 cargo build --quiet --bin emailoctopus-connect
 WORK=$(mktemp -d /tmp/eoc-hostile.XXXXXX)
 target/debug/emailoctopus-connect --sandbox --listen-addr=127.0.0.1:0 \
-    --admin-token=$ADMIN --return-to-origins=$APP >"$WORK/out" 2>"$WORK/err" &
+    --return-to-origins=$APP >"$WORK/out" 2>"$WORK/err" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 500); do
     ADDR=$(sed -n 's#^listening on http://##p' "$WORK/out")
-    [ -n "$ADDR" ] && break
+    # The sandbox makes its own admin token and prints it.
+    ADMIN=$(sed -n 's#^sandbox: admin token for this run: ##p' "$WORK/out")
+    [ -n "$ADDR" ] && [ -n "$ADMIN" ] && break
     sleep 0.02
 done
 URL=http://$ADDR
