@@ -346,13 +346,15 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Slow before anything is recorded, so that a recorded revocation has
+    // always taken effect.
+    let delay = control.lock().unwrap().revoke_delay;
+    tokio::time::sleep(delay).await;
     record(&control, &method, &uri, &headers, &body);
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     if !client_ok(&headers, &form) {
         return oauth_error(401, "invalid_client");
     }
-    let delay = control.lock().unwrap().revoke_delay;
-    tokio::time::sleep(delay).await;
     let mut c = control.lock().unwrap();
     if c.revoke_status != 200 {
         return StatusCode::from_u16(c.revoke_status)
