@@ -101,6 +101,9 @@ async fn serve(config: emailoctopus_connect::config::Config) -> ExitCode {
         }
     };
     say(&format!("listening on http://{}", app.local_addr()));
+    if let Some(metrics) = app.metrics_addr() {
+        say(&format!("metrics on http://{metrics}/metrics"));
+    }
     if let Some(sandbox) = app.sandbox() {
         say("sandbox: built-in provider and fake API, nothing real is touched");
         if !sandbox.ignored.is_empty() {

@@ -198,6 +198,13 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/metrics` is served on its own (`METRICS_ADDR`, port 0 resolved).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// The background upkeep, so a test can run a pass when it chooses.
     pub fn maintenance(&self) -> Arc<Maintenance> {
         self.maintenance.clone()

@@ -145,14 +145,12 @@ async fn metrics_need_the_admin_bearer_on_the_main_listener() {
 async fn metrics_on_their_own_address_need_no_bearer() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let free = crate::support::free_addr();
     let mut args = provider.args();
     args.push(format!("--token-encryption-key={}", new_key()));
-    args.push(format!("--metrics-addr={free}"));
+    args.push("--metrics-addr=127.0.0.1:0".to_owned());
     let app = TestApp::start(&db, &args).await;
-    let metrics = reqwest::get(format!("http://{free}/metrics"))
-        .await
-        .unwrap();
+    let metrics_url = app.metrics_url.clone().expect("a metrics listener");
+    let metrics = reqwest::get(&metrics_url).await.unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
     assert!(metrics
         .text()
@@ -161,7 +159,7 @@ async fn metrics_on_their_own_address_need_no_bearer() {
         .contains("emailoctopus_connect_refreshes"));
     // Only /metrics lives there.
     assert_eq!(
-        reqwest::get(format!("http://{free}/connections"))
+        reqwest::get(metrics_url.replace("/metrics", "/connections"))
             .await
             .unwrap()
             .status(),

@@ -219,6 +219,8 @@ pub struct TestApp {
     maintenance: Arc<Maintenance>,
     /// `ADMIN_TOKEN`, or the one the sandbox made for its run.
     pub admin_token: String,
+    /// `/metrics` on `METRICS_ADDR`, when that is set (port 0 resolved).
+    pub metrics_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -278,6 +280,9 @@ impl TestApp {
         let app = App::build_with_clock(config, clock.clone()).await.unwrap();
         let url = format!("http://{}", app.local_addr());
         let maintenance = app.maintenance();
+        let metrics_url = app
+            .metrics_addr()
+            .map(|addr| format!("http://{addr}/metrics"));
         let admin_token = match app.sandbox() {
             Some(sandbox) => sandbox.admin_token.expose_secret().to_owned(),
             None => ADMIN_TOKEN.to_owned(),
@@ -291,6 +296,7 @@ impl TestApp {
             clock,
             maintenance,
             admin_token,
+            metrics_url,
             shutdown: Some(shutdown),
             task: Some(task),
         }
