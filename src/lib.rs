@@ -9,12 +9,15 @@
 //! id) and `store` keeps it in SQLite or Postgres. The app's backend then asks
 //! `api` for a fresh access token, or sends its API calls through the proxy;
 //! `connections` refreshes once per connection however many callers ask.
-//! `sandbox` mounts a small provider and a fake API so the whole flow can be
-//! tried with no account. `app` wires it all together for the binary and the tests.
+//! Without OAuth settings the server runs in API-key mode, which is all
+//! EmailOctopus itself needs. `maintenance` keeps connections healthy in the
+//! background through the same `connections` rules. `sandbox` mounts a small
+//! provider and a fake API so the whole flow can be tried with no account.
+//! `app` wires it all together for the binary and the tests.
 
 /// The routes for the app's backend, behind the admin bearer.
 pub mod api;
-/// The EmailOctopus API as this server calls it (key checks).
+/// The EmailOctopus API as this server calls it: key checks, and every proxied call.
 pub mod api_client;
 /// `App::build` and `run`: the one start-up path.
 pub mod app;
@@ -22,7 +25,7 @@ pub mod app;
 pub mod clock;
 /// Settings from flags, the environment and `.env`, parsed into typed values.
 pub mod config;
-/// Single-use connect sessions created by the app's backend.
+/// Connect sessions created by the app's backend: single use, and the status an app's page reads.
 pub mod connect_sessions;
 /// The credential rules: store, open, refresh once, revoke and delete.
 pub mod connections;
@@ -38,10 +41,10 @@ pub mod lingering_close;
 pub mod maintenance;
 /// Prometheus metrics.
 pub mod metrics;
+/// Liveness, readiness and metrics routes, for operators and load balancers.
+pub mod monitoring;
 /// The OAuth 2.0 client: authorize, exchange, refresh, revoke, pending flows.
 pub mod oauth;
-/// Liveness, readiness and metrics routes.
-pub mod ops;
 /// The `rekey` subcommand: re-seal every credential under the first key.
 pub mod rekey;
 /// The built-in provider and fake API behind `--sandbox`.

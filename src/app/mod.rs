@@ -26,13 +26,13 @@ use crate::server;
 use crate::state::{AppState, Inner};
 use crate::store::{Backend, Store, StoreError};
 use crate::webhooks::Webhooks;
-use crate::{api, ops, web};
+use crate::{api, monitoring, web};
 
+mod counterparts;
 mod middleware;
-mod surroundings;
 
+use counterparts::{Counterparts, TemporaryDatabase};
 use middleware::{method_not_allowed, not_found, with_middleware};
-use surroundings::{Surroundings, TemporaryDatabase};
 
 /// JSON and form bodies larger than this get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -82,7 +82,7 @@ impl App {
         };
         let http = crate::http_client::build(config.provider_timeout);
 
-        let Surroundings {
+        let Counterparts {
             provider: provider_settings,
             mode,
             api_base_url,
@@ -91,7 +91,7 @@ impl App {
             database_url,
             temporary_database,
             sandbox,
-        } = Surroundings::of(&config, bound, &clock);
+        } = Counterparts::of(&config, bound, &clock);
 
         let redirect_raw = redirect_uri(
             provider_settings
@@ -167,7 +167,7 @@ impl App {
         let app = Router::new()
             .merge(web::router(&state))
             .merge(api::router())
-            .merge(ops::router())
+            .merge(monitoring::router())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(state.clone());
@@ -179,7 +179,7 @@ impl App {
             None => (app, None),
         };
         let router = with_middleware(app, &state);
-        let metrics_router = ops::metrics_router().with_state(state.clone());
+        let metrics_router = monitoring::metrics_router().with_state(state.clone());
         Ok(Self {
             listener,
             metrics_listener,

@@ -27,7 +27,7 @@ impl Drop for TemporaryDatabase {
 
 /// What this run talks to: the configured provider, API and database, or
 /// the sandbox's stand-ins for them.
-pub(super) struct Surroundings {
+pub(super) struct Counterparts {
     /// `None` in API-key mode: no OAuth client is configured.
     pub(super) provider: Option<ProviderSettings>,
     /// What `/readyz` and `GET /connections` call this run's mode.
@@ -40,7 +40,7 @@ pub(super) struct Surroundings {
     pub(super) sandbox: Option<Sandbox>,
 }
 
-impl Surroundings {
+impl Counterparts {
     pub(super) fn of(config: &Config, bound: SocketAddr, clock: &Clock) -> Self {
         let (provider, mode, settings) = match &config.mode {
             RunMode::OAuth(provider) => (Some((**provider).clone()), "oauth", None),
