@@ -32,7 +32,7 @@ pub enum KeyAttempt {
 /// Longer strings are not tokens we made; they are refused without a lookup.
 const MAX_TOKEN_LEN: usize = 128;
 
-pub struct NewSession {
+pub struct IssuedSession {
     pub token: String,
     pub connect_url: Url,
     pub expires_at: UnixTime,
@@ -59,7 +59,7 @@ impl ConnectSessions {
         &self,
         connection_id: ConnectionId,
         return_to: Option<ReturnTo>,
-    ) -> Result<NewSession, StoreError> {
+    ) -> Result<IssuedSession, StoreError> {
         self.insert(connection_id, return_to, None).await
     }
 
@@ -69,7 +69,7 @@ impl ConnectSessions {
         &self,
         connection_id: ConnectionId,
         origin: Origin,
-    ) -> Result<NewSession, StoreError> {
+    ) -> Result<IssuedSession, StoreError> {
         self.insert(connection_id, None, Some(origin)).await
     }
 
@@ -78,7 +78,7 @@ impl ConnectSessions {
         connection_id: ConnectionId,
         return_to: Option<ReturnTo>,
         popup_origin: Option<Origin>,
-    ) -> Result<NewSession, StoreError> {
+    ) -> Result<IssuedSession, StoreError> {
         let token = random_token();
         let expires_at = self.clock.now() + SESSION_LIFETIME_SECS;
         let row = ConnectSessionRow {
@@ -95,7 +95,7 @@ impl ConnectSessions {
             .query_pairs_mut()
             .clear()
             .append_pair("session", &token);
-        Ok(NewSession {
+        Ok(IssuedSession {
             token,
             connect_url,
             expires_at,

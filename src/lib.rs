@@ -17,8 +17,6 @@
 
 /// The routes for the app's backend, behind the admin bearer.
 pub mod api;
-/// The EmailOctopus API as this server calls it: key checks, and every proxied call.
-pub mod api_client;
 /// `App::build` and `run`: the one start-up path.
 pub mod app;
 /// The one clock, movable in tests.
@@ -33,6 +31,8 @@ pub mod connections;
 pub mod crypto;
 /// Checked values from untrusted input: connection ids, origins, return_to.
 pub mod domain;
+/// The EmailOctopus API as this server calls it: key checks, and every proxied call.
+pub mod emailoctopus_api;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.
 pub mod http_client;
 /// Closing a connection so that an early answer is not lost to a reset.

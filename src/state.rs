@@ -6,12 +6,12 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::api_client::ApiClient;
 use crate::clock::Clock;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::crypto::{MacKeys, Sealer};
 use crate::domain::{AllowedHost, Origin};
+use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
 use crate::store::Store;
@@ -37,7 +37,7 @@ pub struct Inner {
     /// Single-use connect sessions that let a browser connect one connection.
     pub sessions: ConnectSessions,
     /// The EmailOctopus API (or the sandbox's): key checks and the proxy.
-    pub api: ApiClient,
+    pub api: EmailOctopusApi,
     /// The backend API's bearer token; `None` answers 401 to everyone.
     pub admin_token: Option<SecretString>,
     /// `/auth` without a session connects `default`.

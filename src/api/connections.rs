@@ -15,7 +15,7 @@ use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::{NoSuchConnection, Unauthorized};
 use crate::clock::rfc3339;
-use crate::connections::{Connection, Credential, Revocation};
+use crate::connections::{Connection, Credential, RevocationOutcome};
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, IdError};
 use crate::state::AppState;
 
@@ -257,7 +257,7 @@ pub async fn put_api_key(
     tag = "connections",
     params(("id" = String, Path, description = "The connection's id")),
     responses(
-        (status = 204, description = "Deleted; `X-Revocation` says what the provider was told"),
+        (status = 204, description = "Deleted; `X-RevocationOutcome` says what the provider was told"),
         (status = 401, response = Unauthorized),
         (status = 404, response = NoSuchConnection),
     ),
@@ -274,10 +274,10 @@ pub async fn delete(
         .await?
         .ok_or(ApiError::NotFound)?;
     let outcome = match revocation {
-        Revocation::Revoked => "revoked",
-        Revocation::NotConfigured => "not-configured",
-        Revocation::NotApplicable => "not-applicable",
-        Revocation::Failed(_) => "failed",
+        RevocationOutcome::Revoked => "revoked",
+        RevocationOutcome::NotConfigured => "not-configured",
+        RevocationOutcome::NotApplicable => "not-applicable",
+        RevocationOutcome::Failed(_) => "failed",
     };
     Ok((StatusCode::NO_CONTENT, [("x-revocation", outcome)]).into_response())
 }

@@ -15,7 +15,7 @@ use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::Unauthorized;
 use crate::clock::rfc3339;
-use crate::connect_sessions::{ConnectSessions, NewSession, SessionReport, SessionStatus};
+use crate::connect_sessions::{ConnectSessions, IssuedSession, SessionReport, SessionStatus};
 use crate::domain::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::state::AppState;
 
@@ -148,7 +148,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created(session))).into_response())
 }
 
-fn created(session: NewSession) -> CreatedSession {
+fn created(session: IssuedSession) -> CreatedSession {
     CreatedSession {
         token: session.token,
         connect_url: session.connect_url.into(),

@@ -57,11 +57,11 @@ pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
             crate::web::error::render_errors,
         ))
         .layer(middleware::from_fn_with_state(
-            Finishing {
+            EveryAnswer {
                 metrics: state.metrics.clone(),
                 csp,
             },
-            finish,
+            finish_answer,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -80,7 +80,7 @@ pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
 
 /// What every answer gets on its way out.
 #[derive(Clone)]
-struct Finishing {
+struct EveryAnswer {
     metrics: Metrics,
     csp: HeaderValue,
 }
@@ -88,13 +88,13 @@ struct Finishing {
 /// The security headers of every answer, `no-store` unless the handler set
 /// its own caching, the latency metric and the request's one log line: one
 /// middleware rather than a layer each, which showed in the per-request cost.
-async fn finish(State(finishing): State<Finishing>, request: Request, next: Next) -> Response {
+async fn finish_answer(State(every): State<EveryAnswer>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let started = Instant::now();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, finishing.csp);
+    headers.insert(header::CONTENT_SECURITY_POLICY, every.csp);
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -109,9 +109,7 @@ async fn finish(State(finishing): State<Finishing>, request: Request, next: Next
         .or_insert(HeaderValue::from_static("no-store"));
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let elapsed = started.elapsed();
-    finishing
-        .metrics
-        .request_finished(route, elapsed.as_secs_f64());
+    every.metrics.request_finished(route, elapsed.as_secs_f64());
     // The route, never the path or query: those can hold a code, a state or a session token.
     tracing::info!(
         %method,

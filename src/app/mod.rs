@@ -11,13 +11,13 @@ use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::api_client::ApiClient;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::crypto::Purpose;
 use crate::domain::{ConnectionId, ConnectionStatus};
+use crate::emailoctopus_api::EmailOctopusApi;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
@@ -114,7 +114,7 @@ impl App {
                  (make one with `emailoctopus-connect gen-token`)"
             );
         }
-        let api = ApiClient::new(
+        let api = EmailOctopusApi::new(
             crate::http_client::build_streaming(config.provider_timeout),
             api_base_url,
         );

@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api_client::{ApiClient, KeyCheckError};
 use crate::clock::{Clock, UnixTime};
 use crate::config::MaintenanceSettings;
 use crate::crypto::{CryptoError, Sealer};
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::emailoctopus_api::{EmailOctopusApi, KeyCheckError};
 use crate::metrics::Metrics;
 use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};
 use crate::store::{ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
@@ -86,7 +86,7 @@ pub enum CredentialError {
 
 /// What happened to the credential at the provider when a connection was deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revocation {
+pub enum RevocationOutcome {
     Revoked,
     NotConfigured,
     /// API keys are never sent to the OAuth provider.
@@ -102,7 +102,7 @@ pub struct Connections {
     /// `None` in API-key mode: OAuth connections left from an earlier run
     /// are served until they expire, and cannot be refreshed.
     provider: Option<Arc<ProviderClient>>,
-    api: ApiClient,
+    api: EmailOctopusApi,
     webhooks: Webhooks,
     metrics: Metrics,
     /// How long a caller waits for another caller's refresh of the same
@@ -130,7 +130,7 @@ impl Connections {
         keys: Sealer,
         clock: Clock,
         provider: Option<Arc<ProviderClient>>,
-        api: ApiClient,
+        api: EmailOctopusApi,
         webhooks: Webhooks,
         metrics: Metrics,
         lock_wait: Duration,
@@ -258,7 +258,7 @@ impl Connections {
     pub async fn delete(
         self: &Arc<Self>,
         id: &ConnectionId,
-    ) -> Result<Option<Revocation>, CredentialError> {
+    ) -> Result<Option<RevocationOutcome>, CredentialError> {
         let (this, id) = (Arc::clone(self), id.clone());
         match tokio::spawn(async move { this.delete_now(&id).await }).await {
             Ok(done) => done,
@@ -266,20 +266,23 @@ impl Connections {
         }
     }
 
-    async fn delete_now(&self, id: &ConnectionId) -> Result<Option<Revocation>, CredentialError> {
+    async fn delete_now(
+        &self,
+        id: &ConnectionId,
+    ) -> Result<Option<RevocationOutcome>, CredentialError> {
         let row = self.store.delete_connection(id).await;
         self.forget(id);
         let Some(row) = row? else { return Ok(None) };
         self.webhooks.emit(Event::Deleted, id, row.kind);
         let revocation = self.revoke(&row).await;
         match &revocation {
-            Revocation::Failed(reason) => {
+            RevocationOutcome::Failed(reason) => {
                 tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation")
             }
-            Revocation::Revoked => {
+            RevocationOutcome::Revoked => {
                 tracing::info!(connection = %id, "deleted and revoked at the provider")
             }
-            Revocation::NotConfigured | Revocation::NotApplicable => {
+            RevocationOutcome::NotConfigured | RevocationOutcome::NotApplicable => {
                 tracing::info!(connection = %id, kind = row.kind.as_str(), "deleted")
             }
         }
@@ -309,12 +312,12 @@ impl Connections {
         });
     }
 
-    async fn revoke(&self, row: &ConnectionRow) -> Revocation {
+    async fn revoke(&self, row: &ConnectionRow) -> RevocationOutcome {
         if row.kind == ConnectionKind::ApiKey {
-            return Revocation::NotApplicable;
+            return RevocationOutcome::NotApplicable;
         }
         let Some(provider) = self.provider.as_ref().filter(|p| p.can_revoke()) else {
-            return Revocation::NotConfigured;
+            return RevocationOutcome::NotConfigured;
         };
         let token = match &row.sealed_refresh_token {
             Some(sealed) => self
@@ -329,8 +332,8 @@ impl Connections {
             Err(e) => Err(e.to_string()),
         };
         match result {
-            Ok(()) => Revocation::Revoked,
-            Err(reason) => Revocation::Failed(reason),
+            Ok(()) => RevocationOutcome::Revoked,
+            Err(reason) => RevocationOutcome::Failed(reason),
         }
     }
 }

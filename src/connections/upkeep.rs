@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::{Connections, CredentialError, Field};
-use crate::api_client::KeyCheckError;
 use crate::connections::ConnectionRow;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::emailoctopus_api::KeyCheckError;
 use crate::store::CheckRecord;
 use crate::webhooks::Event;
 

@@ -50,7 +50,7 @@ pub struct ProviderClient {
     /// RFC 7009 requests are made here rather than by the oauth2 crate, which
     /// refuses plain http even on loopback (where the sandbox and tests live);
     /// the settings only allow http for loopback hosts.
-    revocation: Option<Revocation>,
+    revocation: Option<RevocationEndpoint>,
     scopes: Vec<String>,
     issuer: Option<String>,
 }
@@ -75,7 +75,7 @@ impl ProviderClient {
         Self {
             client,
             http: Transport(http),
-            revocation: settings.revoke_url.clone().map(|url| Revocation {
+            revocation: settings.revoke_url.clone().map(|url| RevocationEndpoint {
                 url,
                 auth_method: settings.auth_method,
                 client_id: settings.client_id.clone(),
@@ -194,7 +194,7 @@ impl ProviderClient {
     }
 }
 
-struct Revocation {
+struct RevocationEndpoint {
     url: Url,
     auth_method: TokenAuthMethod,
     client_id: String,

@@ -19,12 +19,12 @@ pub enum KeyCheckError {
 }
 
 #[derive(Clone)]
-pub struct ApiClient {
+pub struct EmailOctopusApi {
     http: reqwest::Client,
     base: Url,
 }
 
-impl ApiClient {
+impl EmailOctopusApi {
     pub fn new(http: reqwest::Client, base: Url) -> Self {
         Self { http, base }
     }
