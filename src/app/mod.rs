@@ -14,7 +14,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
-use crate::connections::Connections;
+use crate::connections::{Connections, CredentialError};
 use crate::crypto::Purpose;
 use crate::domain::{ConnectionId, ConnectionStatus};
 use crate::emailoctopus_api::EmailOctopusApi;
@@ -217,9 +217,9 @@ impl App {
     /// A one-time connect link for `default` while it does not exist or needs
     /// re-authorization, so that "run it and click connect" works without
     /// opening the door to anyone else.
-    pub async fn default_connect_link(&self) -> Result<Option<Url>, StoreError> {
+    pub async fn default_connect_link(&self) -> Result<Option<Url>, CredentialError> {
         let id = ConnectionId::default_connection();
-        let existing = self.state.store.get_connection(&id).await?;
+        let existing = self.state.connections.get(&id).await?;
         if existing.is_some_and(|c| c.status == ConnectionStatus::Connected) {
             return Ok(None);
         }
