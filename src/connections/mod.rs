@@ -10,7 +10,7 @@ mod schedule;
 mod sealing;
 mod upkeep;
 
-pub(crate) use sealing::{aad, Field};
+pub use sealing::{aad, Field};
 pub use upkeep::{KeyHealth, UpkeepOutcome};
 
 use std::collections::HashMap;

@@ -17,13 +17,13 @@ const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 60 * 60;
 const MIN_LIFETIME_SECS: i64 = 30;
 
 #[derive(Clone, Copy)]
-pub(crate) enum Field {
+pub enum Field {
     Access,
     Refresh,
 }
 
 /// The associated data a credential field is sealed with.
-pub(crate) fn aad(id: &ConnectionId, field: Field) -> Vec<u8> {
+pub fn aad(id: &ConnectionId, field: Field) -> Vec<u8> {
     let field = match field {
         Field::Access => "access_token",
         Field::Refresh => "refresh_token",

@@ -80,7 +80,9 @@ impl Store {
 
     /// Replaces the connection's credential if it is still exactly
     /// `expected` (a reconnect keeps `created_at`), and marks it connected.
-    /// `None` when something else wrote it meanwhile.
+    /// A refresh lease on the old credential ends with it (that refresh's
+    /// write will find another credential). `None` when something else
+    /// wrote it meanwhile.
     pub async fn replace_connection(
         &self,
         id: &ConnectionId,
@@ -92,7 +94,8 @@ impl Store {
         let sql = format!(
             "UPDATE connections SET kind = $2, status = $3, scopes = $4, token_type = $5,
                access_token = $6, refresh_token = $7, expires_at = $8, updated_at = $9,
-               next_work_at = $10, last_checked_at = $11, last_error = NULL, failures = 0
+               next_work_at = $10, last_checked_at = $11, last_error = NULL, failures = 0,
+               lease_until = NULL, lease_owner = NULL
              WHERE id = $1 AND access_token = $12
              RETURNING {COLUMNS}"
         );
