@@ -6,10 +6,10 @@
 //!   (their access tokens expire in two minutes).
 //! - `bench_upkeep passes DATABASE_URL KEY PROVIDER_URL PASSES`: builds the
 //!   server on that database and times PASSES upkeep passes one after
-//!   another; prints `RESULT p50_ms=.. p99_ms=.. max_ms=.. outcomes=..`.
+//!   another; prints `RESULT p50_ms=.. p99_ms=.. max_ms=.. outcomes=.. refreshed=..`.
 //!
 //! The seed writes rows with SQL of its own (a benchmark's copy of the
-//! columns), but seals with the server's key ring and associated data, so
+//! columns), but seals with the server's credential subkey and associated data, so
 //! every seeded credential opens and refreshes like a real one.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use emailoctopus_connect::app::App;
 use emailoctopus_connect::config::Cli;
-use emailoctopus_connect::connections::{aad, Field};
-use emailoctopus_connect::crypto::KeyRing;
+use emailoctopus_connect::connections::{aad, Field, UpkeepOutcome};
+use emailoctopus_connect::crypto::{KeyRing, Purpose};
 use emailoctopus_connect::domain::ConnectionId;
 use emailoctopus_connect::store::{PoolSettings, Store};
 use sqlx::any::AnyPoolOptions;
@@ -68,7 +68,7 @@ async fn pool(url: &str) -> sqlx::AnyPool {
 
 async fn seed(url: &str, key: &str, n: usize) {
     let started = Instant::now();
-    let keys = KeyRing::parse(key).unwrap();
+    let keys = KeyRing::parse(key).unwrap().sealer(Purpose::Credentials);
     let pool = pool(url).await;
     let now = now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(CHUNK) {
@@ -138,16 +138,22 @@ async fn passes(url: &str, key: &str, provider: &str, count: usize) {
     let app = App::build(cli.settings.parse().unwrap()).await.unwrap();
     let maintenance = app.maintenance();
     let mut took = Vec::with_capacity(count);
-    let mut outcomes = 0;
+    let (mut outcomes, mut refreshed) = (0, 0);
     for _ in 0..count {
         let started = Instant::now();
-        outcomes += maintenance.pass().await.outcomes.len();
+        let report = maintenance.pass().await;
+        outcomes += report.outcomes.len();
+        refreshed += report
+            .outcomes
+            .iter()
+            .filter(|o| **o == UpkeepOutcome::Refreshed)
+            .count();
         took.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     took.sort_by(f64::total_cmp);
     let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
     println!(
-        "RESULT p50_ms={:.2} p99_ms={:.2} max_ms={:.2} outcomes={outcomes}",
+        "RESULT p50_ms={:.2} p99_ms={:.2} max_ms={:.2} outcomes={outcomes} refreshed={refreshed}",
         at(0.5),
         at(0.99),
         took[took.len() - 1]
