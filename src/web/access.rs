@@ -1,7 +1,10 @@
 //! Which connection a browser request may act on: the one its connect
 //! session names, or `default` when `OPEN_CONNECT` is on. Nothing else.
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
 use axum::http::Uri;
+use serde::Deserialize;
 
 use super::error::PageError;
 use super::page::BackLink;
@@ -87,4 +90,25 @@ pub fn session_in_query(uri: &Uri) -> Option<String> {
         .find(|(name, _)| name == "session")
         .map(|(_, value)| value.into_owned())
         .filter(|value| !value.is_empty())
+}
+
+/// The `session` query parameter as a browser route takes it.
+#[derive(Deserialize)]
+pub struct SessionQuery {
+    session: Option<String>,
+}
+
+/// What a browser route's query extracts to: a malformed query is the
+/// route's error, not axum's plain-text one.
+pub type SessionParam = Result<Query<SessionQuery>, QueryRejection>;
+
+impl SessionQuery {
+    /// The session named in the address, if any; a malformed query is refused.
+    pub fn of(query: SessionParam) -> Result<Option<String>, PageError> {
+        Ok(query
+            .map_err(|_| PageError::Malformed("query"))?
+            .0
+            .session
+            .filter(|s| !s.is_empty()))
+    }
 }

@@ -2,28 +2,22 @@
 //! return_to are added to this browser's pending-flows cookie (which keeps
 //! only the newest few); the browser is sent to the provider.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use serde::Deserialize;
 
-use super::access::{target, SessionUse};
+use super::access::{target, SessionParam, SessionQuery, SessionUse};
 use super::error::PageError;
 use super::popup;
 use crate::oauth::{PendingFlow, PendingFlows, FLOW_LIFETIME_SECS};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub struct AuthQuery {
-    session: Option<String>,
-}
-
 pub async fn start(
     State(state): State<AppState>,
-    query: Result<Query<AuthQuery>, axum::extract::rejection::QueryRejection>,
+    query: SessionParam,
     jar: CookieJar,
 ) -> Result<Response, PageError> {
-    let session = query.map_err(|_| PageError::Malformed("query"))?.0.session;
+    let session = SessionQuery::of(query)?;
     // Before the session is looked at, so that the link is not spent on a
     // flow that cannot start.
     let provider = state

@@ -3,14 +3,13 @@
 //! the Disconnect confirmation. Without a usable link it shows the status
 //! only, never a button that would be refused.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use maud::{html, Markup};
-use serde::Deserialize;
 
-use super::access::{target, SessionUse};
+use super::access::{target, SessionParam, SessionQuery, SessionUse};
 use super::csrf;
 use super::error::PageError;
 use super::page::{urlencode, BackLink};
@@ -20,21 +19,12 @@ use crate::connections::Connection;
 use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    session: Option<String>,
-}
-
 pub async fn show(
     State(state): State<AppState>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: SessionParam,
     jar: CookieJar,
 ) -> Result<Response, PageError> {
-    let session = query
-        .map_err(|_| PageError::Malformed("query"))?
-        .0
-        .session
-        .filter(|s| !s.is_empty());
+    let session = SessionQuery::of(query)?;
     // Without a session the page is about `default`; its forms follow the
     // same rules as /auth, so they are offered only when OPEN_CONNECT is on.
     let (connection_id, can_act) = match &session {
@@ -155,14 +145,10 @@ pub fn address(path: &str, session: Option<&str>) -> String {
 /// `GET /disconnect`: asks once more, without JavaScript, before anything is removed.
 pub async fn confirm_disconnect(
     State(state): State<AppState>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    query: SessionParam,
     jar: CookieJar,
 ) -> Result<Response, PageError> {
-    let session = query
-        .map_err(|_| PageError::Malformed("query"))?
-        .0
-        .session
-        .filter(|s| !s.is_empty());
+    let session = SessionQuery::of(query)?;
     let target = target(&state, session.as_deref(), SessionUse::Peek).await?;
     let (jar, csrf_token) = csrf::issue(&state, jar, session.as_deref());
     let body = html! {

@@ -2,8 +2,8 @@
 //! Both need the page's CSRF token and follow the same session rules as
 //! `/auth`; the session travels in the form's address.
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -12,7 +12,7 @@ use maud::html;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::access::{target, SessionUse, Target};
+use super::access::{target, SessionParam, SessionQuery, SessionUse, Target};
 use super::csrf;
 use super::error::PageError;
 use super::popup;
@@ -36,26 +36,18 @@ pub struct DisconnectForm {
     session: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct SessionQuery {
-    session: Option<String>,
-}
-
 /// The session named in the address, or else in the form.
-fn session_of(
-    query: Result<Query<SessionQuery>, QueryRejection>,
-    field: Option<String>,
-) -> Option<String> {
-    query
+fn session_of(query: SessionParam, field: Option<String>) -> Option<String> {
+    SessionQuery::of(query)
         .ok()
-        .and_then(|q| q.0.session)
+        .flatten()
         .or(field)
         .filter(|s| !s.is_empty())
 }
 
 pub async fn save_api_key(
     State(state): State<AppState>,
-    query: Result<Query<SessionQuery>, QueryRejection>,
+    query: SessionParam,
     jar: CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
@@ -141,7 +133,7 @@ async fn settle_failed_check(
 
 pub async fn disconnect(
     State(state): State<AppState>,
-    query: Result<Query<SessionQuery>, QueryRejection>,
+    query: SessionParam,
     jar: CookieJar,
     form: Result<Form<DisconnectForm>, FormRejection>,
 ) -> Result<Response, PageError> {
