@@ -14,7 +14,7 @@ pub enum KeyCheckError {
     Refused(u16),
     #[error("the API answered HTTP {0}")]
     Failed(u16),
-    #[error("the API {0}")]
+    #[error("the API at {0}")]
     Unreachable(#[from] OutboundError),
 }
 

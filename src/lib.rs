@@ -47,6 +47,8 @@ pub mod monitoring;
 pub mod oauth;
 /// The `rekey` subcommand: re-seal every credential under the first key.
 pub mod rekey;
+/// The one log line per request, with a failure's detail when there is one.
+pub mod request_log;
 /// The built-in provider and fake API behind `--sandbox`.
 pub mod sandbox;
 /// The accept loop with the contract's limits and graceful shutdown.

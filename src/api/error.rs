@@ -11,6 +11,7 @@ use crate::connections::CredentialError;
 use crate::domain::ConnectionStatus;
 use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
+use crate::request_log::FailureDetail;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,9 +94,6 @@ pub struct Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, title, detail) = self.problem();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "backend request failed");
-        }
         let body = Problem {
             problem_type: "about:blank".into(),
             title: title.into(),
@@ -115,6 +113,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        FailureDetail::attach(&mut response, &self);
         response
     }
 }

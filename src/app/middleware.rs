@@ -14,6 +14,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::MAX_BODY_BYTES;
 use crate::metrics::Metrics;
+use crate::request_log::{self, FailureDetail};
 use crate::server;
 use crate::state::AppState;
 use crate::web::page::BackLink;
@@ -110,13 +111,12 @@ async fn finish_answer(State(every): State<EveryAnswer>, request: Request, next:
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let elapsed = started.elapsed();
     every.metrics.request_finished(route, elapsed.as_secs_f64());
-    // The route, never the path or query: those can hold a code, a state or a session token.
-    tracing::info!(
-        %method,
+    request_log::write(
+        &method,
         route,
-        status = response.status().as_u16(),
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
+        response.status(),
+        elapsed,
+        response.extensions().get::<FailureDetail>(),
     );
     response
 }

@@ -1,7 +1,7 @@
 //! `PageError`: everything a browser route can fail with, and the one place
 //! that decides its status and words. A handler returns it like any answer;
 //! `render_errors` turns it into a page (with the banner and a way back) and
-//! logs its detail once. The detail never reaches the page.
+//! hands its detail to the request's log line. The detail never reaches the page.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::page::{BackLink, Pages};
 use crate::connections::CredentialError;
 use crate::oauth::{FlowError, OAuthError};
+use crate::request_log::FailureDetail;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,8 @@ impl IntoResponse for PageError {
 }
 
 /// Turns every `PageError` answer into its page, keeping the headers the
-/// handler set (a cookie that ends a flow), and logs the error once. The
+/// handler set (a cookie that ends a flow), and hands its detail to the
+/// request's one log line. The
 /// "back" link keeps the connect session of the request unless the handler
 /// chose another one; a handler that answers a popup passes its `Pages`.
 pub async fn render_errors(State(pages): State<Pages>, request: Request, next: Next) -> Response {
@@ -147,11 +149,6 @@ pub async fn render_errors(State(pages): State<Pages>, request: Request, next: N
         title,
         text,
     } = error.explain();
-    if status.is_server_error() {
-        tracing::warn!(error = %error, "browser request failed");
-    } else {
-        tracing::info!(error = %error, "browser request refused");
-    }
     let back = response
         .extensions()
         .get::<BackLink>()
@@ -166,5 +163,7 @@ pub async fn render_errors(State(pages): State<Pages>, request: Request, next: N
     let page = pages.message(status, title, text, error.provider_words(), &back);
     let (page_parts, body) = page.into_parts();
     parts.headers.extend(page_parts.headers);
-    Response::from_parts(parts, body)
+    let mut response = Response::from_parts(parts, body);
+    FailureDetail::attach(&mut response, &error);
+    response
 }
