@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use super::auth::AdminAuth;
@@ -16,7 +16,7 @@ use super::json_body;
 use super::openapi::{NoSuchConnection, Unauthorized};
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, RevocationOutcome};
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, IdError};
+use crate::domain::{ApiKey, ConnectionId, ConnectionKind, ConnectionStatus, IdError};
 use crate::state::AppState;
 
 /// The `{id}` of a connection route. An id that cannot exist (malformed,
@@ -200,7 +200,7 @@ pub async fn refresh(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct ApiKey {
+pub struct ApiKeyBody {
     /// An EmailOctopus API key, 1 to 512 characters.
     api_key: String,
 }
@@ -211,7 +211,7 @@ pub struct ApiKey {
     path = "/connections/{id}/api-key",
     tag = "connections",
     params(("id" = String, Path, description = "The connection's id")),
-    request_body = ApiKey,
+    request_body = ApiKeyBody,
     responses(
         (status = 200, description = "The connection, of kind api_key", body = ConnectionBody),
         (status = 401, response = Unauthorized),
@@ -235,17 +235,14 @@ pub async fn put_api_key(
             field: "id",
             reason: IdError::Invalid.reason(),
         })?;
-    let request: ApiKey = json_body::parse(&headers, body, &["api_key"])?;
-    let key = request.api_key.trim().to_owned();
-    if key.is_empty() || key.len() > 512 {
-        return Err(ApiError::Invalid {
-            field: "api_key",
-            reason: "must be 1 to 512 characters",
-        });
-    }
+    let request: ApiKeyBody = json_body::parse(&headers, body, &["api_key"])?;
+    let key = ApiKey::parse(&request.api_key).map_err(|e| ApiError::Invalid {
+        field: "api_key",
+        reason: e.reason(),
+    })?;
     let connection = state
         .connections
-        .save_api_key(&id, SecretString::from(key))
+        .save_api_key(&id, key.secret().clone())
         .await?;
     Ok(Json(ConnectionBody::from(&connection)))
 }

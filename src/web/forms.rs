@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum_extra::extract::CookieJar;
 use maud::html;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::access::{target, SessionParam, SessionQuery, SessionUse, Target};
@@ -18,6 +17,7 @@ use super::error::PageError;
 use super::popup;
 use crate::connect_sessions::{ConnectSessions, KeyAttempt, Outcome};
 use crate::connections::CredentialError;
+use crate::domain::ApiKey;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -78,15 +78,12 @@ async fn save(
     csrf_token: &str,
 ) -> Result<(Target, crate::connections::Connection), PageError> {
     csrf::verify(state, jar, csrf_token, session)?;
-    let key = api_key.trim();
-    if key.is_empty() || key.len() > 512 {
-        return Err(PageError::KeyRefused);
-    }
-    let key = SecretString::from(key.to_owned());
+    let key = ApiKey::parse(api_key).map_err(|_| PageError::KeyRefused)?;
+    let key = key.secret();
     // The link is used up by a key the API accepted, or by its last allowed
     // refusal: a typo can be retried, a guessing loop cannot go on.
     let checking = target(state, session, SessionUse::KeyCheck).await?;
-    if let Err(error) = state.connections.check_api_key(&key).await {
+    if let Err(error) = state.connections.check_api_key(key).await {
         let checked_session = checking.session.clone();
         let error = settle_failed_check(state, session, checking, error).await;
         if let (PageError::KeyAttemptsUsedUp, Some(hash)) = (&error, &checked_session) {
@@ -97,7 +94,7 @@ async fn save(
     let target = target(state, session, SessionUse::Consume).await?;
     let connection = state
         .connections
-        .store_api_key(&target.connection_id, &key)
+        .store_api_key(&target.connection_id, key)
         .await?;
     if let Some(hash) = &target.session {
         popup::record(state, hash, Outcome::Connected(connection.kind)).await;
