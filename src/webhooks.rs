@@ -2,10 +2,13 @@
 //! retried with backoff in the background: a webhook never blocks or fails
 //! the flow that caused it.
 
+use std::time::Duration;
+
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::Sha256;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::{rfc3339, Clock};
 use crate::config::WebhookSettings;
@@ -49,6 +52,8 @@ pub struct Webhooks {
     target: Option<WebhookSettings>,
     http: reqwest::Client,
     clock: Clock,
+    /// Deliveries in flight, so that a shutdown can let them finish.
+    deliveries: TaskTracker,
 }
 
 impl Webhooks {
@@ -57,6 +62,22 @@ impl Webhooks {
             target,
             http,
             clock,
+            deliveries: TaskTracker::new(),
+        }
+    }
+
+    /// Waits, at most `grace`, for the deliveries in flight (a shutdown):
+    /// events that are still being retried after that are given up, logged.
+    pub async fn finish(&self, grace: Duration) {
+        self.deliveries.close();
+        if tokio::time::timeout(grace, self.deliveries.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = self.deliveries.len(),
+                "shutting down with webhooks still being retried; they are not sent"
+            );
         }
     }
 
@@ -90,7 +111,7 @@ impl Webhooks {
         let signature = format!("sha256={}", sign(secret.expose_secret().as_bytes(), &body));
         let http = self.http.clone();
         let id = id.clone();
-        tokio::spawn(async move {
+        self.deliveries.spawn(async move {
             let mut backoff = retry_base;
             for attempt in 1..=MAX_ATTEMPTS {
                 let sent = http
@@ -110,13 +131,19 @@ impl Webhooks {
                     }
                 }
                 if attempt < MAX_ATTEMPTS {
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(jittered(backoff)).await;
                     backoff = (backoff * 2).min(retry_base * MAX_BACKOFF_FACTOR);
                 }
             }
             tracing::error!(connection = %id, ?event, "webhook given up after {MAX_ATTEMPTS} attempts");
         });
     }
+}
+
+/// Between half the backoff and all of it, so that many deliveries that
+/// failed together (a receiver that was down) do not retry together.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0))
 }
 
 /// Hex HMAC-SHA256 of `body` under `key`: what `X-Signature-256` carries.

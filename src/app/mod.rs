@@ -55,9 +55,14 @@ pub struct App {
     metrics_router: Router,
     state: AppState,
     maintenance: Arc<Maintenance>,
+    /// Its deliveries in flight are let finish at shutdown.
+    webhooks: Webhooks,
     sandbox: Option<SandboxInfo>,
     temporary_database: Option<TemporaryDatabase>,
 }
+
+/// How long a shutdown waits for webhook deliveries still in flight.
+const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, StartError> {
@@ -127,7 +132,7 @@ impl App {
             clock.clone(),
             provider.clone(),
             api.clone(),
-            webhooks,
+            webhooks.clone(),
             metrics.clone(),
             lock_wait,
             config.maintenance,
@@ -187,6 +192,7 @@ impl App {
             metrics_router,
             state,
             maintenance,
+            webhooks,
             sandbox,
             temporary_database,
         })
@@ -244,6 +250,7 @@ impl App {
             let _ = metrics.await;
         }
         let _ = upkeep.await;
+        self.webhooks.finish(WEBHOOK_GRACE).await;
         self.state.store.close().await;
         drop(self.temporary_database);
     }

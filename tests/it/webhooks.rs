@@ -74,3 +74,33 @@ async fn a_failing_receiver_does_not_fail_the_flow_and_retries_are_bounded() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.received.lock().unwrap().len(), 10);
 }
+
+#[tokio::test]
+async fn a_shutdown_lets_a_delivery_in_flight_finish() {
+    let receiver = Receiver::default();
+    *receiver.failing.lock().unwrap() = true;
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut args = provider.args();
+    args.push(format!("--token-encryption-key={}", new_key()));
+    let args = crate::support::with_flag(
+        [args, receiver.args().await].concat(),
+        "--webhook-retry-base-ms",
+        "300",
+    );
+    let app = TestApp::start(&db, &args).await;
+    app.connect_api_key("leaving").await;
+    // The first attempt is refused; its retry waits 150 to 300 ms, and the
+    // stop comes while it does.
+    while receiver.received.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    *receiver.failing.lock().unwrap() = false;
+    app.stop().await;
+    assert_eq!(
+        receiver.events("connection.created", "leaving").len(),
+        2,
+        "the refused attempt, then the retry, delivered before the stop finished"
+    );
+}
