@@ -88,7 +88,7 @@ impl PageError {
             Self::Malformed(_) => (S::BAD_REQUEST, "Something is wrong with this link", "This address is incomplete or damaged. Open the connect link again, exactly as your app gave it to you."),
             Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much text", "What you sent was larger than this page accepts. An API key is much shorter: paste only the key and try again."),
             Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, has already been used, or has expired. Ask the app you are connecting for a new link."),
-            Self::OAuthNotConfigured => (S::NOT_FOUND, "Signing in is not set up here", "This server is not configured to sign in to EmailOctopus; it connects with an API key instead. Go back to the connect page and paste an API key."),
+            Self::OAuthNotConfigured => (S::NOT_FOUND, "OAuth is not configured", "OAuth is not configured on this server, so it cannot sign you in to EmailOctopus; it connects with an API key instead. Go back to the connect page and paste an API key."),
             Self::Csrf => (S::FORBIDDEN, "Please try again", "The page had been open too long, or the form did not come from this page. Go back, reload the page and try again."),
             Self::Flow(FlowError::Expired) => (S::BAD_REQUEST, "The connection was not made", "The sign-in took longer than 10 minutes, so it was stopped for your safety. Please start again."),
             Self::Flow(_) => (S::BAD_REQUEST, "The connection was not made", "This sign-in was not started in this browser, or it was started too long ago. Please start again from the connect link, in the same browser."),

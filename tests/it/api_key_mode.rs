@@ -64,7 +64,7 @@ async fn without_client_settings_the_server_connects_with_api_keys(backend: Back
         .text()
         .await
         .unwrap()
-        .contains("not configured to sign in"));
+        .contains("OAuth is not configured on this server"));
 
     let saved = submit_key(&browser, &app, API_KEY, &csrf_token(&connect), &session).await;
     assert_eq!(saved.status(), StatusCode::OK);
