@@ -91,12 +91,12 @@ async fn the_sandbox_makes_its_own_secrets_and_names_the_ones_it_ignores() {
     let real_key = new_key();
     std::fs::write(
         dir.path().join(".env"),
-        "ADMIN_TOKEN=real-admin-token-from-dot-env\n",
+        "ADMIN_TOKEN=fixture-admin-token-in-dot-env\n",
     )
     .unwrap();
     let mut run = command(dir.path());
     run.args(["--sandbox", "--listen-addr=127.0.0.1:0"])
-        .env("CLIENT_SECRET", "real-client-secret-from-env")
+        .env("CLIENT_SECRET", "fixture-client-secret-in-env")
         .env("TOKEN_ENCRYPTION_KEY", &real_key);
     let mut server = Running::spawn(run);
     let addr = listen_line_addr(&server.next_line().await);
@@ -106,7 +106,7 @@ async fn the_sandbox_makes_its_own_secrets_and_names_the_ones_it_ignores() {
     }
     let refused = reqwest::Client::new()
         .get(format!("http://{addr}/connections"))
-        .bearer_auth("real-admin-token-from-dot-env")
+        .bearer_auth("fixture-admin-token-in-dot-env")
         .send()
         .await
         .unwrap();
@@ -115,8 +115,8 @@ async fn the_sandbox_makes_its_own_secrets_and_names_the_ones_it_ignores() {
     let page = page.text().await.unwrap();
     let (_, logs) = server.terminate().await;
     for secret in [
-        "real-admin-token-from-dot-env",
-        "real-client-secret-from-env",
+        "fixture-admin-token-in-dot-env",
+        "fixture-client-secret-in-env",
         real_key.as_str(),
     ] {
         assert!(!logs.stdout.contains(secret), "printed: {}", logs.stdout);
