@@ -212,8 +212,16 @@ impl Connections {
     }
 
     /// Asks the API whether it accepts `key` (`GET {API_BASE_URL}/lists`).
+    /// The whole check is bounded (the API client only bounds each read), so
+    /// an API that trickles its answer cannot hold a form, a backend call or
+    /// an upkeep batch.
     pub async fn check_api_key(&self, key: &SecretString) -> Result<(), CredentialError> {
-        self.api.check_key(key).await.map_err(|e| match e {
+        let checked = tokio::time::timeout(self.lock_wait, self.api.check_key(key))
+            .await
+            .map_err(|_| {
+                CredentialError::KeyCheckFailed("the API did not answer in time".into())
+            })?;
+        checked.map_err(|e| match e {
             KeyCheckError::Refused(_) => {
                 self.metrics.api_key_refused();
                 CredentialError::KeyRefused
