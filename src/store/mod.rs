@@ -190,7 +190,16 @@ pub enum Creation {
 async fn wait_until_it_answers(url: &str, patience: Duration) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        match <AnyConnection as sqlx::Connection>::connect(url).await {
+        // Bounded too: a host that accepts the connection and then says
+        // nothing must not hold the start past its patience.
+        let attempt =
+            tokio::time::timeout_at(deadline, <AnyConnection as sqlx::Connection>::connect(url));
+        let Ok(attempt) = attempt.await else {
+            return Err(StoreError::Unavailable(
+                "no answer within DATABASE_START_TIMEOUT_SECS".into(),
+            ));
+        };
+        match attempt {
             Ok(conn) => {
                 let _ = sqlx::Connection::close(conn).await;
                 return Ok(());
