@@ -139,11 +139,13 @@ impl IntoResponse for PageError {
 /// "back" link keeps the connect session of the request unless the handler
 /// chose another one; a handler that answers a popup passes its `Pages`.
 pub async fn render_errors(State(pages): State<Pages>, request: Request, next: Next) -> Response {
-    let session = super::access::session_in_query(request.uri());
+    // Read only for an error page: every other answer passes untouched.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let Some(error) = response.extensions().get::<Arc<PageError>>().cloned() else {
         return response;
     };
+    let session = super::access::session_in_query(&uri);
     let Explanation {
         status,
         title,
