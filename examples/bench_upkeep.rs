@@ -16,10 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use emailoctopus_connect::app::App;
+use emailoctopus_connect::checked::ConnectionId;
 use emailoctopus_connect::config::Cli;
 use emailoctopus_connect::connections::{aad, Field, UpkeepOutcome};
 use emailoctopus_connect::crypto::{KeyRing, Purpose};
-use emailoctopus_connect::domain::ConnectionId;
 use emailoctopus_connect::store::{PoolSettings, Store};
 use sqlx::any::AnyPoolOptions;
 

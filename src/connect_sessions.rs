@@ -8,9 +8,9 @@
 use serde::Serialize;
 use url::Url;
 
+use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::oauth::FLOW_LIFETIME_SECS;
 use crate::store::{ConnectSessionRow, SessionRecord, Store, StoreError};
 

@@ -19,6 +19,8 @@
 pub mod api;
 /// `App::build` and `run`: the one start-up path.
 pub mod app;
+/// Values parsed from untrusted input (ids, origins, return_to, hosts, API keys): holding one is the proof.
+pub mod checked;
 /// The one clock, movable in tests.
 pub mod clock;
 /// Settings from flags, the environment and `.env`, parsed into typed values.
@@ -29,8 +31,6 @@ pub mod connect_sessions;
 pub mod connections;
 /// AEAD sealing with a rotating key ring; constant-time comparison; random tokens.
 pub mod crypto;
-/// Checked values from untrusted input: connection ids, origins, return_to.
-pub mod domain;
 /// The EmailOctopus API as this server calls it: key checks, and every proxied call.
 pub mod emailoctopus_api;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.

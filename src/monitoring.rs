@@ -8,7 +8,7 @@ use axum::Router;
 
 use crate::api::error::ApiError;
 use crate::api::AdminAuth;
-use crate::domain::ConnectionStatus;
+use crate::checked::ConnectionStatus;
 use crate::state::AppState;
 
 /// On the main listener: `/metrics` needs the admin bearer.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::checked::{AllowedHost, Origin};
 use crate::clock::Clock;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::crypto::{MacKeys, Sealer};
-use crate::domain::{AllowedHost, Origin};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;

@@ -10,10 +10,10 @@ use serde::Serialize;
 use sha2::Sha256;
 use tokio_util::task::TaskTracker;
 
+use crate::checked::{ConnectionId, ConnectionKind};
 use crate::clock::{rfc3339, Clock};
 use crate::config::WebhookSettings;
 use crate::crypto::to_hex;
-use crate::domain::{ConnectionId, ConnectionKind};
 
 /// At most this many attempts per event (the contract: 10).
 pub const MAX_ATTEMPTS: u32 = 10;

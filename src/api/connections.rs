@@ -14,9 +14,9 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::{NoSuchConnection, Unauthorized};
+use crate::checked::{ApiKey, ConnectionId, ConnectionKind, ConnectionStatus, IdError};
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, RevocationOutcome};
-use crate::domain::{ApiKey, ConnectionId, ConnectionKind, ConnectionStatus, IdError};
 use crate::state::AppState;
 
 /// The `{id}` of a connection route. An id that cannot exist (malformed,

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::proxy_path::PathError;
+use crate::checked::ConnectionStatus;
 use crate::connections::CredentialError;
-use crate::domain::ConnectionStatus;
 use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
 use crate::request_log::FailureDetail;

@@ -20,7 +20,7 @@ use super::connections::connection_id;
 use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
 use super::proxy_path;
-use crate::domain::{ConnectionId, ConnectionKind};
+use crate::checked::{ConnectionId, ConnectionKind};
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
 use crate::state::AppState;

@@ -14,9 +14,9 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::Unauthorized;
+use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::clock::rfc3339;
 use crate::connect_sessions::{ConnectSessions, IssuedSession, SessionReport, SessionStatus};
-use crate::domain::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::state::AppState;
 
 /// How the session's connect answers at its end.

@@ -11,12 +11,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::{Connections, CredentialError};
 use crate::crypto::Purpose;
-use crate::domain::{ConnectionId, ConnectionStatus};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 use url::Url;
 
+use crate::checked::{AllowedHost, Origin};
 use crate::crypto::KeyRing;
-use crate::domain::{AllowedHost, Origin};
 use crate::store::PoolSettings;
 
 mod parse;

@@ -9,8 +9,8 @@
 //! issued, and a due token is never served from here.
 
 use super::{Connections, Credential};
+use crate::checked::ConnectionId;
 use crate::clock::UnixTime;
-use crate::domain::ConnectionId;
 use crate::store::ConnectionRow;
 
 /// In the clock's whole seconds: an entry lives until the second it was

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::{Clock, UnixTime};
 use crate::config::MaintenanceSettings;
 use crate::crypto::{CryptoError, Sealer};
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::emailoctopus_api::{EmailOctopusApi, KeyCheckError};
 use crate::metrics::Metrics;
 use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};

@@ -10,8 +10,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{Connections, Credential, CredentialError, Field};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::store::ConnectionRow;
 
 /// An upstream 401 forces at most one refresh per connection in this long:

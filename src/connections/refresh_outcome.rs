@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{Connections, Credential, CredentialError};
+use crate::checked::ConnectionId;
 use crate::clock::UnixTime;
-use crate::domain::ConnectionId;
 use crate::oauth::{OAuthError, TokenSet};
 use crate::store::{ConnectionRow, SealedCredential};
 use crate::webhooks::Event;

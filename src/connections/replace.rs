@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{Connections, CredentialError};
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::store::{ConnectionRow, SealedCredential, Upkeep};
 use crate::webhooks::Event;
 

@@ -6,8 +6,8 @@
 use rand::Rng;
 
 use super::{Connections, REFRESH_MARGIN_SECS};
+use crate::checked::ConnectionKind;
 use crate::clock::UnixTime;
-use crate::domain::ConnectionKind;
 use crate::store::{ConnectionRow, SealedCredential};
 
 /// Transient refresh failures are retried after this long, doubling per

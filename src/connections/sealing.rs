@@ -5,8 +5,8 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Connections, Credential, CredentialError};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::crypto::CryptoError;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::oauth::TokenSet;
 use crate::store::{ConnectionRow, SealedCredential};
 

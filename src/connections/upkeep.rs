@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{Connections, CredentialError, Field};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::connections::ConnectionRow;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::emailoctopus_api::KeyCheckError;
 use crate::store::CheckRecord;
 use crate::webhooks::Event;

@@ -16,10 +16,10 @@ use base64::Engine;
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 
+use crate::checked::{ConnectionId, ReturnTo};
 use crate::clock::UnixTime;
 use crate::connect_sessions::SessionHash;
 use crate::crypto::{secrets_equal, sha256_hex, Sealer};
-use crate::domain::{ConnectionId, ReturnTo};
 
 /// How long a started flow may take (the contract: 10 minutes).
 pub const FLOW_LIFETIME_SECS: i64 = 600;

@@ -5,8 +5,8 @@ use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
 use super::{corrupt, ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 
 pub(super) const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures";
 

@@ -19,8 +19,8 @@ pub use backend::Backend;
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus, Origin, ReturnTo};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus, Origin, ReturnTo};
 
 /// A store operation failed; the detail is for the log, never for an answer.
 #[derive(Debug, thiserror::Error)]

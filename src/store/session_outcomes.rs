@@ -6,8 +6,8 @@ use sqlx::Row;
 
 use super::sessions::decode_session;
 use super::{corrupt, ConnectSessionRow, Store, StoreError};
+use crate::checked::ConnectionKind;
 use crate::clock::UnixTime;
-use crate::domain::ConnectionKind;
 
 /// A session as its status needs it, used or not, expired or not.
 #[derive(Debug, Clone)]

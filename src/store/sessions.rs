@@ -5,8 +5,8 @@
 use sqlx::Row;
 
 use super::{corrupt, ConnectSessionRow, Store, StoreError};
+use crate::checked::{ConnectionId, Origin, ReturnTo};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, Origin, ReturnTo};
 
 /// How long a session is kept after it expires, so that its status can still
 /// be read: a flow started in its last minute may take ten more to finish.

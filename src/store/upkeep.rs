@@ -10,8 +10,8 @@ use sqlx::Row;
 use super::connections::{decode_connection, COLUMNS};
 use super::sessions::SESSION_STATUS_RETENTION_SECS;
 use super::{ConnectionRow, SealedCredential, Store, StoreError};
+use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::UnixTime;
-use crate::domain::{ConnectionId, ConnectionStatus};
 
 /// What a key check (or an API answer about a key) leaves on its row.
 #[derive(Debug, Clone, Copy)]

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::page::BackLink;
+use crate::checked::{ConnectionId, ReturnTo};
 use crate::connect_sessions::{ConnectSessions, SessionHash};
-use crate::domain::{ConnectionId, ReturnTo};
 use crate::state::AppState;
 
 /// Whether the request uses its connect session up.

@@ -14,9 +14,9 @@ use super::csrf;
 use super::error::PageError;
 use super::page::{urlencode, BackLink};
 use super::popup;
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::rfc3339;
 use crate::connections::Connection;
-use crate::domain::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::state::AppState;
 
 pub async fn show(

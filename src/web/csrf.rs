@@ -22,8 +22,8 @@ use base64::Engine;
 use url::Url;
 
 use super::error::PageError;
+use crate::checked::AllowedHost;
 use crate::crypto::{random_token, sha256_hex};
-use crate::domain::AllowedHost;
 use crate::state::AppState;
 
 fn cookie_name(state: &AppState) -> &'static str {

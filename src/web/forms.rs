@@ -15,9 +15,9 @@ use super::access::{target, SessionParam, SessionQuery, SessionUse, Target};
 use super::csrf;
 use super::error::PageError;
 use super::popup;
+use crate::checked::ApiKey;
 use crate::connect_sessions::{ConnectSessions, KeyAttempt, Outcome};
 use crate::connections::CredentialError;
-use crate::domain::ApiKey;
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use url::Url;
 
-use crate::domain::AllowedHost;
+use crate::checked::AllowedHost;
 use crate::state::AppState;
 
 /// Every `Host` the browser routes answer for.

@@ -7,8 +7,8 @@ use maud::html;
 
 use super::access::Target;
 use super::page::Pages;
+use crate::checked::ConnectionKind;
 use crate::connections::Connection;
-use crate::domain::ConnectionKind;
 
 pub fn connected(pages: &Pages, target: &Target, connection: &Connection) -> Response {
     if let Some(return_to) = &target.return_to {

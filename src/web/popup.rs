@@ -12,10 +12,10 @@ use maud::{html, Markup};
 
 use super::error::PageError;
 use super::page::Pages;
+use crate::checked::{ConnectionKind, Origin};
 use crate::connect_sessions::{
     ConnectSessions, Outcome, SessionHash, SessionReport, SessionStatus,
 };
-use crate::domain::{ConnectionKind, Origin};
 use crate::state::AppState;
 
 /// Records how `session`'s connect ended, for its status and its popup page.

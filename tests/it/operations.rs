@@ -52,7 +52,7 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
     app.stop().await;
 
     let store = Store::connect(&db.url, &pool()).await.unwrap();
-    let id = emailoctopus_connect::domain::ConnectionId::parse("old").unwrap();
+    let id = emailoctopus_connect::checked::ConnectionId::parse("old").unwrap();
     let row = store.get_connection(&id).await.unwrap().unwrap();
     assert_eq!(
         row.sealed_access_token[0], 2,
@@ -286,7 +286,7 @@ async fn shutdown_lets_an_in_flight_callback_finish() {
     app.stop().await;
     assert_eq!(finishing.await.unwrap(), StatusCode::OK);
     let store = Store::connect(&db.url, &pool()).await.unwrap();
-    let id = emailoctopus_connect::domain::ConnectionId::parse("late").unwrap();
+    let id = emailoctopus_connect::checked::ConnectionId::parse("late").unwrap();
     assert!(
         store.get_connection(&id).await.unwrap().is_some(),
         "the connection was not stored"

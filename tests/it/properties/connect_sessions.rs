@@ -1,7 +1,7 @@
 //! The connect-session token (`ConnectSessions::peek`, on a real SQLite
 //! store): a forged one finds nothing.
 
-use emailoctopus_connect::domain::ConnectionId;
+use emailoctopus_connect::checked::ConnectionId;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 

@@ -1,7 +1,7 @@
 //! Connection ids (`ConnectionId::parse`): what is accepted is one path
 //! segment.
 
-use emailoctopus_connect::domain::ConnectionId;
+use emailoctopus_connect::checked::ConnectionId;
 use proptest::prelude::*;
 
 use super::config;

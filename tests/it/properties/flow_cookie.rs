@@ -2,9 +2,9 @@
 //! a flow opens with its own state, cookie name and key, unchanged, and not
 //! after it expires.
 
+use emailoctopus_connect::checked::{ConnectionId, ReturnTo};
 use emailoctopus_connect::connect_sessions::ConnectSessions;
 use emailoctopus_connect::crypto::{KeyRing, Purpose, Sealer};
-use emailoctopus_connect::domain::{ConnectionId, ReturnTo};
 use emailoctopus_connect::oauth::{FlowError, PendingFlow, PendingFlows};
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use proptest::prelude::*;

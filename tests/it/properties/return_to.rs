@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use emailoctopus_connect::domain::{Origin, ReturnTo};
+use emailoctopus_connect::checked::{Origin, ReturnTo};
 use proptest::prelude::*;
 
 use super::config;

@@ -1,0 +1,19 @@
+//! Values parsed from untrusted input (connection ids, origins, `return_to`,
+//! `Host` headers, API keys), and the connection's kind and status as read
+//! back from the store: holding one is the proof it was checked.
+
+mod allowed_host;
+mod api_key;
+mod connection_id;
+mod connection_kind;
+mod connection_status;
+mod origin;
+mod return_to;
+
+pub use allowed_host::{AllowedHost, HostError};
+pub use api_key::{ApiKey, ApiKeyError};
+pub use connection_id::{ConnectionId, IdError};
+pub use connection_kind::ConnectionKind;
+pub use connection_status::ConnectionStatus;
+pub use origin::{Origin, UrlError};
+pub use return_to::ReturnTo;
