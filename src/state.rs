@@ -13,7 +13,7 @@ use crate::connections::Connections;
 use crate::crypto::{MacKeys, Sealer};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
-use crate::oauth::ProviderClient;
+use crate::oauth::{ProviderClient, UsedFlows};
 use crate::store::Store;
 use crate::web::page::Pages;
 
@@ -23,6 +23,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The database (connections, connect sessions, used states).
     pub store: Store,
+    /// Records each flow's callback, so that a flow finishes once.
+    pub used_flows: UsedFlows,
     /// Seals the browser's pending-flows cookie.
     pub flow_keys: Sealer,
     /// Signs CSRF cookies and form tokens.

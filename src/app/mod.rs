@@ -20,7 +20,7 @@ use crate::crypto::Purpose;
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
-use crate::oauth::ProviderClient;
+use crate::oauth::{ProviderClient, UsedFlows};
 use crate::sandbox::SandboxInfo;
 use crate::server;
 use crate::state::{AppState, Inner};
@@ -149,6 +149,7 @@ impl App {
         let public_url = public_url(&redirect_uri);
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
+            used_flows: UsedFlows::new(store.clone(), clock.clone()),
             store,
             flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
             csrf_keys: config.storage.keys.csrf_macs(),

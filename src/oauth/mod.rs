@@ -7,7 +7,10 @@ mod response;
 mod transport;
 
 pub use client::{Authorization, ProviderClient, RevocableToken, TokenSet};
-pub use pending::{FlowError, PendingFlow, PendingFlows, FLOW_LIFETIME_SECS, MAX_PENDING_FLOWS};
+pub use pending::{
+    ClaimError, FlowError, PendingFlow, PendingFlows, UsedFlows, FLOW_LIFETIME_SECS,
+    MAX_PENDING_FLOWS,
+};
 pub use response::{AuthorizationResponse, ResponseError};
 
 /// A provider call that did not give tokens. "Refused" (the provider answered

@@ -8,8 +8,9 @@
 //! do not overwrite each other: each `/auth` adds to what the browser holds.
 //! The cookie is bound to its name by the AEAD's associated data, each flow
 //! expires inside the sealed payload (a browser may keep a cookie longer than
-//! asked), and a flow is single use because the callback records its state
-//! as consumed.
+//! asked), and a flow is single use because `UsedFlows::claim` records its
+//! state as used, on the database every instance shares, before anything is
+//! sent to the provider.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,9 +18,10 @@ use oauth2::{CsrfToken, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 
 use crate::checked::{ConnectionId, ReturnTo};
-use crate::clock::UnixTime;
+use crate::clock::{Clock, UnixTime};
 use crate::connect_sessions::SessionHash;
 use crate::crypto::{secrets_equal, sha256_hex, Sealer};
+use crate::store::{Store, StoreError};
 
 /// How long a started flow may take (the contract: 10 minutes).
 pub const FLOW_LIFETIME_SECS: i64 = 600;
@@ -166,10 +168,48 @@ impl PendingFlows {
     }
 }
 
+/// The flows whose callback has come: each is finished once, on whichever
+/// instance its callback reaches first.
+#[derive(Clone)]
+pub struct UsedFlows {
+    store: Store,
+    clock: Clock,
+}
+
+/// Why a flow could not be claimed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("the flow was finished already")]
+    Replayed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UsedFlows {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// Marks `flow` used; `Replayed` when a callback used it before. Its
+    /// record is kept at least as long as the flow could still finish.
+    pub async fn claim(&self, flow: &PendingFlow) -> Result<(), ClaimError> {
+        let keep_until = flow.expires_at.max(self.clock.now() + FLOW_LIFETIME_SECS);
+        let first_use = self
+            .store
+            .consume_flow_state(&flow.state_hash(), keep_until)
+            .await?;
+        if first_use {
+            Ok(())
+        } else {
+            Err(ClaimError::Replayed)
+        }
+    }
+}
+
 impl PendingFlow {
     /// Identifies the state once it is used, without storing the state itself.
-    pub fn state_hash(state: &str) -> String {
-        sha256_hex(state.as_bytes())
+    fn state_hash(&self) -> String {
+        sha256_hex(self.state.secret().as_bytes())
     }
 }
 
@@ -215,6 +255,19 @@ mod tests {
         assert_eq!(taken.verifier.secret(), &"v".repeat(43));
         assert!(opened.is_empty());
         assert!(PendingFlows::open(&cookie, "__Host-eoc_flows", &keys).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_flow_is_claimed_once() {
+        let (store, _dir) = Store::temporary().await;
+        let used = UsedFlows::new(store, Clock::default());
+        let first = flow(1000, 0);
+        assert!(used.claim(&first).await.is_ok());
+        assert!(matches!(
+            used.claim(&first).await,
+            Err(ClaimError::Replayed)
+        ));
+        assert!(used.claim(&flow(1000, 0)).await.is_ok());
     }
 
     #[test]

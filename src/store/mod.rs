@@ -157,6 +157,22 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A fresh SQLite store in a folder that lives as long as the guard.
+    #[cfg(test)]
+    pub(crate) async fn temporary() -> (Self, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let settings = PoolSettings {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+            start_timeout: Duration::from_secs(5),
+        };
+        let store = Self::connect(&url, &settings)
+            .await
+            .expect("a temporary store");
+        (store, dir)
+    }
 }
 
 /// A database this program never migrated is refused, not set up.

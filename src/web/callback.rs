@@ -16,7 +16,6 @@ use crate::connections::Connection;
 use crate::crypto::secrets_equal;
 use crate::oauth::{
     error_code, AuthorizationResponse, FlowError, PendingFlow, PendingFlows, ProviderClient,
-    FLOW_LIFETIME_SECS,
 };
 use crate::state::AppState;
 
@@ -157,17 +156,7 @@ async fn exchange(
             return Err(PageError::WrongIssuer);
         }
     }
-    let state_hash = PendingFlow::state_hash(flow.state.secret());
-    let first_use = state
-        .store
-        .consume_flow_state(
-            &state_hash,
-            flow.expires_at.max(state.clock.now() + FLOW_LIFETIME_SECS),
-        )
-        .await?;
-    if !first_use {
-        return Err(PageError::Replayed);
-    }
+    state.used_flows.claim(&flow).await?;
     if let Some(code) = response.error.as_deref() {
         return Err(match code {
             "access_denied" => PageError::Declined,

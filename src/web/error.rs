@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::page::{BackLink, Pages};
 use crate::connections::CredentialError;
-use crate::oauth::{FlowError, OAuthError};
+use crate::oauth::{ClaimError, FlowError, OAuthError};
 use crate::request_log::FailureDetail;
 use crate::store::StoreError;
 
@@ -60,6 +60,15 @@ impl From<FormRejection> for PageError {
             PageError::TooLarge
         } else {
             PageError::Malformed("form")
+        }
+    }
+}
+
+impl From<ClaimError> for PageError {
+    fn from(error: ClaimError) -> Self {
+        match error {
+            ClaimError::Replayed => PageError::Replayed,
+            ClaimError::Store(error) => PageError::Store(error),
         }
     }
 }
