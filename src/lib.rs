@@ -27,7 +27,7 @@ pub mod clock;
 pub mod config;
 /// Connect sessions created by the app's backend: single use, and the status an app's page reads.
 pub mod connect_sessions;
-/// The credential rules: store, open, refresh once, revoke and delete.
+/// The credential rules (store, open, refresh once, revoke, delete), and the overview operators see.
 pub mod connections;
 /// AEAD sealing with a rotating key ring; constant-time comparison; random tokens.
 pub mod crypto;

@@ -32,7 +32,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.store.ping().await {
+    if state.connections.overview().database_answers().await {
         (StatusCode::OK, format!("ready\nmode: {}\n", state.mode)).into_response()
     } else {
         (
@@ -44,15 +44,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let counts = state.store.count_by_status().await?;
-    state
-        .metrics
-        .table_rows(&state.store.swept_table_rows().await?);
+    // At most a few seconds old and shared by every scrape: scrapes, however
+    // many and however often, cannot load the database.
+    let counts = state.connections.overview().counts().await?;
+    state.metrics.table_rows(&counts.swept_tables);
     let by_status: Vec<(&'static str, i64)> =
         [ConnectionStatus::Connected, ConnectionStatus::NeedsReauth]
             .into_iter()
             .map(|status| {
                 let count = counts
+                    .by_status
                     .iter()
                     .find(|(s, _)| *s == status)
                     .map_or(0, |(_, n)| *n);

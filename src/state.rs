@@ -1,4 +1,6 @@
-//! The one state every route shares, behind an `Arc`.
+//! The one state every route shares, behind an `Arc`. It holds no store
+//! handle: routes reach the database only through `connections`,
+//! `sessions` and `used_flows`, which own its rules.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -14,15 +16,12 @@ use crate::crypto::{MacKeys, Sealer};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
-use crate::store::Store;
 use crate::web::page::Pages;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    /// The database (connections, connect sessions, used states).
-    pub store: Store,
     /// Records each flow's callback, so that a flow finishes once.
     pub used_flows: UsedFlows,
     /// Seals the browser's pending-flows cookie.

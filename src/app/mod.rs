@@ -149,8 +149,7 @@ impl App {
         let public_url = public_url(&redirect_uri);
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
-            used_flows: UsedFlows::new(store.clone(), clock.clone()),
-            store,
+            used_flows: UsedFlows::new(store, clock.clone()),
             flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
             csrf_keys: config.storage.keys.csrf_macs(),
             clock,
@@ -252,7 +251,7 @@ impl App {
         }
         let _ = upkeep.await;
         self.webhooks.finish(WEBHOOK_GRACE).await;
-        self.state.store.close().await;
+        self.state.connections.close().await;
         drop(self.temporary_database);
     }
 }

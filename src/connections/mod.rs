@@ -3,6 +3,7 @@
 //! delete a connection's credential.
 
 mod cache;
+mod overview;
 mod refresh;
 mod refresh_outcome;
 mod replace;
@@ -10,6 +11,7 @@ mod schedule;
 mod sealing;
 mod upkeep;
 
+pub use overview::{Counts, Overview, COUNTS_TTL_SECS};
 pub use sealing::{aad, Field};
 pub use upkeep::{KeyHealth, UpkeepOutcome};
 
@@ -121,6 +123,8 @@ pub struct Connections {
     forced_at: Mutex<HashMap<ConnectionId, UnixTime>>,
     /// Opened credentials, kept for a moment (see `cache.rs`).
     opened: Mutex<HashMap<ConnectionId, cache::Opened>>,
+    /// Whether the database answers, and how many rows it holds.
+    overview: Overview,
 }
 
 impl Connections {
@@ -138,6 +142,7 @@ impl Connections {
         refresh_slots: usize,
     ) -> Self {
         Self {
+            overview: Overview::new(store.clone(), clock.clone()),
             store,
             keys,
             clock,
@@ -153,6 +158,17 @@ impl Connections {
             forced_at: Mutex::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// What operators are shown: whether the database answers, and row counts.
+    pub fn overview(&self) -> &Overview {
+        &self.overview
+    }
+
+    /// Closes the database's pool, which every part holding the store
+    /// shares: at shutdown, once nothing uses it any more.
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     pub async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>, CredentialError> {

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
 use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use emailoctopus_connect::connections::COUNTS_TTL_SECS;
 use emailoctopus_connect::crypto::KeyRing;
 use emailoctopus_connect::rekey::{rekey, RekeyReport};
 use emailoctopus_connect::store::{PoolSettings, Store};
@@ -139,6 +140,31 @@ async fn metrics_need_the_admin_bearer_on_the_main_listener() {
         reqwest::get(app.at("/healthz")).await.unwrap().status(),
         StatusCode::OK
     );
+}
+
+/// `METRICS_ADDR` has no bearer and no request timeout: scrapes share one
+/// count of the tables, made again only once it is a few seconds old.
+#[tokio::test]
+async fn scrapes_share_row_counts_that_are_at_most_a_few_seconds_old() {
+    let (_provider, _db, app) = start(Backend::Sqlite, &["--metrics-addr=127.0.0.1:0"]).await;
+    let url = app.metrics_url.clone().expect("a metrics listener");
+    let connected =
+        |n: u32| format!("emailoctopus_connect_connections{{status=\"connected\"}} {n}");
+    let scrapes =
+        (0..20).map(|_| async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    for text in futures_util::future::join_all(scrapes).await {
+        assert!(text.contains(&connected(0)), "{text}");
+    }
+    app.connect_api_key("counted").await;
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(&connected(0)),
+        "counted again too soon:\n{text}"
+    );
+    app.clock
+        .advance(std::time::Duration::from_secs(COUNTS_TTL_SECS as u64));
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(text.contains(&connected(1)), "{text}");
 }
 
 #[tokio::test]
