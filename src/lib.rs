@@ -27,7 +27,7 @@ pub mod clock;
 pub mod config;
 /// Connect sessions created by the app's backend: single use, and the status an app's page reads.
 pub mod connect_sessions;
-/// The credential rules (store, open, refresh once, revoke, delete), and the overview operators see.
+/// The credential rules (store, open, refresh once, revoke, delete, re-seal), and the overview operators see.
 pub mod connections;
 /// AEAD sealing with a rotating key ring; constant-time comparison; random tokens.
 pub mod crypto;
@@ -45,7 +45,7 @@ pub mod metrics;
 pub mod monitoring;
 /// The OAuth 2.0 client: authorize, exchange, refresh, revoke, pending flows.
 pub mod oauth;
-/// The `rekey` subcommand: re-seal every credential under the first key.
+/// The `rekey` subcommand: has `connections` re-seal every credential under the first key.
 pub mod rekey;
 /// The one log line per request, with a failure's detail when there is one.
 pub mod request_log;

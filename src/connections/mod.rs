@@ -6,12 +6,14 @@ mod cache;
 mod overview;
 mod refresh;
 mod refresh_outcome;
+mod rekey;
 mod replace;
 mod schedule;
 mod sealing;
 mod upkeep;
 
 pub use overview::{Counts, Overview, COUNTS_TTL_SECS};
+pub use rekey::{rekey, RekeyReport};
 pub use sealing::{aad, Field};
 pub use upkeep::{KeyHealth, UpkeepOutcome};
 
@@ -256,9 +258,12 @@ impl Connections {
             kind: ConnectionKind::ApiKey,
             scopes: Vec::new(),
             token_type: "Bearer".into(),
-            sealed_access_token: self
-                .keys
-                .seal(key.expose_secret().as_bytes(), &aad(id, Field::Access)),
+            sealed_access_token: sealing::seal_field(
+                &self.keys,
+                id,
+                Field::Access,
+                key.expose_secret().as_bytes(),
+            ),
             sealed_refresh_token: None,
             expires_at: None,
         };

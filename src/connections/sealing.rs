@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Connections, Credential, CredentialError};
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
-use crate::crypto::CryptoError;
+use crate::crypto::{CryptoError, Sealer};
 use crate::oauth::TokenSet;
 use crate::store::{ConnectionRow, SealedCredential};
 
@@ -29,6 +29,26 @@ pub fn aad(id: &ConnectionId, field: Field) -> Vec<u8> {
         Field::Refresh => "refresh_token",
     };
     format!("emailoctopus-connect/v1/{field}/{id}").into_bytes()
+}
+
+/// `plaintext` sealed as `id`'s `field`.
+pub(super) fn seal_field(
+    keys: &Sealer,
+    id: &ConnectionId,
+    field: Field,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    keys.seal(plaintext, &aad(id, field))
+}
+
+/// `id`'s `field` opened: only under its own connection and name.
+pub(super) fn open_field(
+    keys: &Sealer,
+    id: &ConnectionId,
+    field: Field,
+    sealed: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    keys.open(sealed, &aad(id, field))
 }
 
 impl Connections {
@@ -57,14 +77,16 @@ impl Connections {
             kind: ConnectionKind::Oauth,
             scopes: tokens.scopes.clone().unwrap_or(requested_scopes),
             token_type: tokens.token_type.clone(),
-            sealed_access_token: self.keys.seal(
+            sealed_access_token: seal_field(
+                &self.keys,
+                id,
+                Field::Access,
                 tokens.access_token.expose_secret().as_bytes(),
-                &aad(id, Field::Access),
             ),
-            sealed_refresh_token: tokens.refresh_token.as_ref().map(|t| {
-                self.keys
-                    .seal(t.expose_secret().as_bytes(), &aad(id, Field::Refresh))
-            }),
+            sealed_refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| seal_field(&self.keys, id, Field::Refresh, t.expose_secret().as_bytes())),
             // Clamped: a provider's absurd lifetime must still give a time
             // RFC 3339 can write, and a tiny one must not cause a refresh storm.
             expires_at: tokens.expires_in.map(|d| {
@@ -81,7 +103,7 @@ impl Connections {
         field: Field,
         sealed: &[u8],
     ) -> Result<SecretString, CredentialError> {
-        let bytes = self.keys.open(sealed, &aad(id, field))?;
+        let bytes = open_field(&self.keys, id, field, sealed)?;
         String::from_utf8(bytes)
             .map(SecretString::from)
             .map_err(|_| CredentialError::Sealed(CryptoError::Forged))

@@ -5,9 +5,8 @@ use reqwest::StatusCode;
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
 use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
-use emailoctopus_connect::connections::COUNTS_TTL_SECS;
+use emailoctopus_connect::connections::{rekey, RekeyReport, COUNTS_TTL_SECS};
 use emailoctopus_connect::crypto::KeyRing;
-use emailoctopus_connect::rekey::{rekey, RekeyReport};
 use emailoctopus_connect::store::{PoolSettings, Store};
 
 on_both_backends!(
