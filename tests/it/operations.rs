@@ -7,7 +7,6 @@ use crate::support::provider::API_KEY;
 use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
 use emailoctopus_connect::connections::{rekey, RekeyReport, COUNTS_TTL_SECS};
 use emailoctopus_connect::crypto::KeyRing;
-use emailoctopus_connect::store::{PoolSettings, Store};
 
 on_both_backends!(
     rekey_moves_every_credential_to_the_first_key,
@@ -51,7 +50,7 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
     app.connect_api_key("old").await;
     app.stop().await;
 
-    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    let store = db.store().await;
     let id = emailoctopus_connect::checked::ConnectionId::parse("old").unwrap();
     let row = store.get_connection(&id).await.unwrap().unwrap();
     assert_eq!(
@@ -77,7 +76,7 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
 
     let ring = KeyRing::parse(&key).unwrap();
     assert_eq!(
-        rekey(&store, &ring).await.unwrap(),
+        rekey(store, &ring).await.unwrap(),
         RekeyReport {
             resealed: 1,
             unopenable: 0,
@@ -87,7 +86,7 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
     let row = store.get_connection(&id).await.unwrap().unwrap();
     assert_eq!(row.sealed_access_token[0], 2);
     assert_eq!(
-        rekey(&store, &ring).await.unwrap(),
+        rekey(store, &ring).await.unwrap(),
         RekeyReport {
             resealed: 0,
             unopenable: 0,
@@ -100,7 +99,6 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
         API_KEY
     );
     app.stop().await;
-    store.close().await;
 }
 
 #[tokio::test]
@@ -193,14 +191,6 @@ async fn metrics_on_their_own_address_need_no_bearer() {
     drop(app);
 }
 
-fn pool() -> PoolSettings {
-    PoolSettings {
-        max_connections: 2,
-        acquire_timeout: std::time::Duration::from_secs(5),
-        start_timeout: std::time::Duration::from_secs(5),
-    }
-}
-
 async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(backend).await;
@@ -216,9 +206,9 @@ async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
     assert_eq!(app.connect("a").await.status(), StatusCode::OK);
     app.stop().await;
     // A rekey that got as far as "a" before it was interrupted...
-    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    let store = db.store().await;
     assert_eq!(
-        rekey(&store, &rotated).await.unwrap(),
+        rekey(store, &rotated).await.unwrap(),
         RekeyReport {
             resealed: 1,
             unopenable: 0,
@@ -237,7 +227,7 @@ async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
 
     // Resumed: it finishes, and reports the row it cannot open.
     assert_eq!(
-        rekey(&store, &rotated).await.unwrap(),
+        rekey(store, &rotated).await.unwrap(),
         RekeyReport {
             resealed: 2,
             unopenable: 1,
@@ -245,14 +235,13 @@ async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
         }
     );
     assert_eq!(
-        rekey(&store, &rotated).await.unwrap(),
+        rekey(store, &rotated).await.unwrap(),
         RekeyReport {
             resealed: 0,
             unopenable: 1,
             already_current: 3
         }
     );
-    store.close().await;
 
     let app = TestApp::start(&db, &with_key(&new)).await;
     for id in ["a", "b", "c"] {
@@ -310,7 +299,7 @@ async fn shutdown_lets_an_in_flight_callback_finish() {
     // Shut down while the code exchange is at the provider.
     app.stop().await;
     assert_eq!(finishing.await.unwrap(), StatusCode::OK);
-    let store = Store::connect(&db.url, &pool()).await.unwrap();
+    let store = db.store().await;
     let id = emailoctopus_connect::checked::ConnectionId::parse("late").unwrap();
     assert!(
         store.get_connection(&id).await.unwrap().is_some(),

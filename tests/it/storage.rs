@@ -1,7 +1,7 @@
 //! What is at rest: sealed tokens only, bound to their connection, surviving a restart.
 
+use emailoctopus_connect::checked::ConnectionId;
 use reqwest::StatusCode;
-use sqlx::Row;
 
 use crate::on_both_backends;
 use crate::support::provider::{API_KEY, CLIENT_SECRET};
@@ -61,23 +61,25 @@ async fn a_sealed_credential_copied_to_another_connection_does_not_open(backend:
     assert_eq!(app.connect("victim").await.status(), StatusCode::OK);
     assert_eq!(app.connect("attacker").await.status(), StatusCode::OK);
 
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let row =
-        sqlx::query("SELECT access_token, refresh_token FROM connections WHERE id = 'victim'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    let (access, refresh): (Vec<u8>, Vec<u8>) = (row.get(0), row.get(1));
-    sqlx::query(
-        "UPDATE connections SET access_token = $1, refresh_token = $2 WHERE id = 'attacker'",
-    )
-    .bind(access)
-    .bind(refresh)
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    // The victim's sealed bytes written onto the attacker's row, as someone
+    // with write access to the database could.
+    let store = db.store().await;
+    let id = |raw| ConnectionId::parse(raw).unwrap();
+    let victim = store.get_connection(&id("victim")).await.unwrap().unwrap();
+    let attacker = store
+        .get_connection(&id("attacker"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .reseal_connection(
+            &id("attacker"),
+            &attacker.sealed_access_token,
+            &victim.sealed_access_token,
+            victim.sealed_refresh_token.as_deref(),
+        )
+        .await
+        .unwrap());
 
     let (status, body) = app.admin().get("/connections/attacker/access-token").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");

@@ -12,22 +12,16 @@ use super::config;
 /// guesses do not use the real one up.
 #[test]
 fn forged_connect_session_tokens_find_nothing() {
+    use crate::support::{Backend, TestDb};
     use emailoctopus_connect::clock::Clock;
     use emailoctopus_connect::connect_sessions::ConnectSessions;
-    use emailoctopus_connect::store::{PoolSettings, Store};
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-    let settings = PoolSettings {
-        max_connections: 2,
-        acquire_timeout: std::time::Duration::from_secs(5),
-        start_timeout: std::time::Duration::from_secs(5),
-    };
-    let store = runtime.block_on(Store::connect(&url, &settings)).unwrap();
+    let db = runtime.block_on(TestDb::new(Backend::Sqlite));
+    let store = runtime.block_on(db.store()).clone();
     let sessions = ConnectSessions::new(
         store,
         Clock::default(),

@@ -14,6 +14,7 @@ use emailoctopus_connect::app::App;
 use emailoctopus_connect::clock::Clock;
 use emailoctopus_connect::config::Cli;
 use emailoctopus_connect::maintenance::{Maintenance, PassReport};
+use emailoctopus_connect::store::{PoolSettings, Store};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -61,11 +62,15 @@ pub fn postgres_url() -> Option<String> {
 }
 
 /// A fresh database: an SQLite file in a temporary folder, or a Postgres
-/// database made for this test and dropped after it.
+/// database made for this test and dropped after it. `store()` is the
+/// test's one handle on it, to look at rows or change them as an older
+/// server or an operator's command would.
 pub struct TestDb {
     pub url: String,
     pub dir: tempfile::TempDir,
     postgres_name: Option<String>,
+    /// Opened on first use, closed when the `TestDb` goes.
+    store: tokio::sync::OnceCell<Store>,
 }
 
 impl TestDb {
@@ -76,6 +81,7 @@ impl TestDb {
                 url: format!("sqlite://{}", dir.path().join("test.db").display()),
                 dir,
                 postgres_name: None,
+                store: Default::default(),
             },
             Backend::Postgres => {
                 let admin_url = postgres_url()
@@ -98,9 +104,25 @@ impl TestDb {
                     url: url.to_string(),
                     dir,
                     postgres_name: Some(name),
+                    store: Default::default(),
                 }
             }
         }
+    }
+
+    /// The test's handle on this database: the store the server uses,
+    /// opened beside it (the migrations run if no server has yet).
+    pub async fn store(&self) -> &Store {
+        self.store
+            .get_or_init(|| async {
+                let settings = PoolSettings {
+                    max_connections: 2,
+                    acquire_timeout: Duration::from_secs(5),
+                    start_timeout: Duration::from_secs(5),
+                };
+                Store::connect(&self.url, &settings).await.unwrap()
+            })
+            .await
     }
 
     /// The SQLite file and its -wal and -shm companions, as raw bytes.
@@ -117,6 +139,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // The handle's connections close with its pool, before the
+        // database they are on goes.
+        drop(self.store.take());
         let Some(name) = self.postgres_name.take() else {
             return;
         };
