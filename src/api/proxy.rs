@@ -124,7 +124,7 @@ async fn call_upstream(
     if refused && credential.kind == ConnectionKind::ApiKey {
         state
             .connections
-            .api_key_refused(id, &credential.version)
+            .api_key_refused(id, credential.version)
             .await?;
     }
     // Once, and only for an OAuth token.

@@ -60,8 +60,8 @@ pub struct Credential {
     pub secret: SecretString,
     pub token_type: String,
     pub expires_at: Option<UnixTime>,
-    /// The sealed bytes this was opened from: tells whether a later read is newer.
-    pub version: Vec<u8>,
+    /// The generation this was opened from: tells whether a later read is newer.
+    pub version: i64,
 }
 
 #[derive(Debug, thiserror::Error)]

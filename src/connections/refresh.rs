@@ -43,7 +43,7 @@ impl Connections {
             self.remember(id, &credential, &row);
             return Ok(credential);
         }
-        self.refresh(id, row.sealed_access_token).await
+        self.refresh(id, row.generation).await
     }
 
     /// Refreshes now on the backend's request.
@@ -57,7 +57,7 @@ impl Connections {
                 "An API-key connection has nothing to refresh.",
             ));
         }
-        self.refresh(id, row.sealed_access_token).await
+        self.refresh(id, row.generation).await
     }
 
     /// After the API refused `rejected` (a 401): a refreshed credential, or
@@ -66,7 +66,7 @@ impl Connections {
     pub async fn refresh_after_rejection(
         self: &Arc<Self>,
         id: &ConnectionId,
-        rejected: Vec<u8>,
+        rejected: i64,
     ) -> Result<Option<Credential>, CredentialError> {
         let now = self.clock.now();
         {
@@ -86,19 +86,20 @@ impl Connections {
         self.refresh(id, rejected).await.map(Some)
     }
 
-    /// Refreshes unless the credential is no longer `seen` (someone else
-    /// refreshed or reconnected meanwhile: that newer one is the answer).
+    /// Refreshes unless the credential is no longer the generation `seen`
+    /// (someone else refreshed or reconnected meanwhile: that newer one is
+    /// the answer; a re-seal under another key is the same credential).
     ///
     /// The work runs in a task of its own: once the provider has rotated the
     /// refresh token, the new one is stored even if the caller goes away.
     async fn refresh(
         self: &Arc<Self>,
         id: &ConnectionId,
-        seen: Vec<u8>,
+        seen: i64,
     ) -> Result<Credential, CredentialError> {
         let this = Arc::clone(self);
         let id = id.clone();
-        tokio::spawn(async move { this.refresh_in_turn(&id, &seen).await })
+        tokio::spawn(async move { this.refresh_in_turn(&id, seen).await })
             .await
             .unwrap_or(Err(CredentialError::Busy))
     }
@@ -106,13 +107,13 @@ impl Connections {
     async fn refresh_in_turn(
         &self,
         id: &ConnectionId,
-        seen: &[u8],
+        seen: i64,
     ) -> Result<Credential, CredentialError> {
         let _local = self.lock_locally(id).await?;
         // Whoever waited here behind a refresh finds its result with one
         // read, without queueing for the lease as well.
         let row = self.stored(id).await?;
-        if row.sealed_access_token != seen {
+        if row.generation != seen {
             return self.usable(&row);
         }
         let _slot = self.refresh_slot().await?;
@@ -139,7 +140,7 @@ impl Connections {
     /// holding it is waited for, at most `lock_wait`, by reading the row
     /// now and then (no pooled connection is held while waiting); its
     /// refresh's result is the answer.
-    async fn take_lease(&self, id: &ConnectionId, seen: &[u8]) -> Result<Lease, CredentialError> {
+    async fn take_lease(&self, id: &ConnectionId, seen: i64) -> Result<Lease, CredentialError> {
         let deadline = tokio::time::Instant::now() + self.lock_wait;
         let mut pause = Duration::from_millis(20);
         loop {
@@ -152,7 +153,7 @@ impl Connections {
                 return Ok(Lease::Held(row));
             }
             let row = self.stored(id).await?;
-            if row.sealed_access_token != seen {
+            if row.generation != seen {
                 return Ok(Lease::Replaced(row));
             }
             if tokio::time::Instant::now() >= deadline {

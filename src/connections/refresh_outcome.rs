@@ -32,7 +32,7 @@ impl Connections {
         let sealed = self.seal_tokens(id, &tokens, row.scopes.clone());
         let next = self.ahead_due_at(sealed.expires_at, self.clock.now(), true);
         match self
-            .save_refreshed(id, &sealed, &row.sealed_access_token, next)
+            .save_refreshed(id, &sealed, row.generation, next)
             .await?
         {
             Some(saved) => {
@@ -59,12 +59,7 @@ impl Connections {
         let id = &row.id;
         let marked = self
             .store
-            .mark_needs_reauth(
-                id,
-                &row.sealed_access_token,
-                REFRESH_REJECTED,
-                self.clock.now(),
-            )
+            .mark_needs_reauth(id, row.generation, REFRESH_REJECTED, self.clock.now())
             .await?;
         if !marked {
             return self.usable(&self.stored(id).await?);
@@ -93,7 +88,7 @@ impl Connections {
             .store
             .record_refresh_failure(
                 &row.id,
-                &row.sealed_access_token,
+                row.generation,
                 category,
                 Self::retry_at(now, row.failures + 1),
             )
@@ -117,7 +112,7 @@ impl Connections {
         &self,
         id: &ConnectionId,
         sealed: &SealedCredential,
-        seen: &[u8],
+        seen: i64,
         next_work_at: Option<UnixTime>,
     ) -> Result<Option<ConnectionRow>, CredentialError> {
         let mut attempt = 1;

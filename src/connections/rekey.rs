@@ -66,12 +66,7 @@ async fn reseal_row(
         let new_access = seal_field(keys, &row.id, Field::Access, &access);
         let new_refresh = refresh.map(|r| seal_field(keys, &row.id, Field::Refresh, &r));
         if store
-            .reseal_connection(
-                &row.id,
-                &row.sealed_access_token,
-                &new_access,
-                new_refresh.as_deref(),
-            )
+            .reseal_connection(&row.id, row.generation, &new_access, new_refresh.as_deref())
             .await?
         {
             report.resealed += 1;

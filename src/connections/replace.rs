@@ -38,7 +38,7 @@ impl Connections {
         Ok(row)
     }
 
-    /// Inserts, or replaces exactly the credential last read; tried again
+    /// Inserts, or replaces exactly the generation last read; tried again
     /// when another write slipped in between. The row written, and the one
     /// it replaced.
     async fn write_over(
@@ -62,7 +62,7 @@ impl Connections {
                 Some(old) => {
                     if let Some(row) = self
                         .store
-                        .replace_connection(id, credential, &old.sealed_access_token, &upkeep, now)
+                        .replace_connection(id, credential, old.generation, &upkeep, now)
                         .await?
                     {
                         return Ok((row, Some(old)));

@@ -62,7 +62,7 @@ impl Connections {
             secret: self.open(&row.id, Field::Access, &row.sealed_access_token)?,
             token_type: row.token_type.clone(),
             expires_at: row.expires_at,
-            version: row.sealed_access_token.clone(),
+            version: row.generation,
         })
     }
 

@@ -110,7 +110,7 @@ impl Connections {
             .store
             .claim_refresh(
                 &row.id,
-                &row.sealed_access_token,
+                row.generation,
                 now,
                 &self.owner,
                 now + self.lease_secs(),
@@ -150,7 +150,7 @@ impl Connections {
         };
         let recorded = self
             .store
-            .record_check(&row.id, &row.sealed_access_token, row.status, record, now)
+            .record_check(&row.id, row.generation, row.status, record, now)
             .await?;
         if recorded && status != row.status {
             self.forget(&row.id);
@@ -159,12 +159,12 @@ impl Connections {
         Ok(health)
     }
 
-    /// The API answered 401/403 to the API key `version` through the proxy:
+    /// The API answered 401/403 to the API key of generation `version` through the proxy:
     /// the connection needs a person now, not at the next check.
     pub async fn api_key_refused(
         &self,
         id: &ConnectionId,
-        version: &[u8],
+        version: i64,
     ) -> Result<(), CredentialError> {
         let now = self.clock.now();
         let record = CheckRecord {

@@ -1,5 +1,6 @@
 //! Connections: one row per connection id, credentials sealed.
 
+use rand::Rng;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
@@ -8,7 +9,11 @@ use super::{corrupt, ConnectionRow, SealedCredential, Store, StoreError, Upkeep}
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
 
-pub(super) const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures";
+/// A new connection's generation is below this: far from overflowing, and
+/// exact in any number type a tool may read it into.
+const FIRST_GENERATIONS: i64 = 1 << 52;
+
+pub(super) const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures, generation";
 
 impl Store {
     pub async fn get_connection(
@@ -56,7 +61,9 @@ impl Store {
     }
 
     /// Creates the connection unless one with this id exists (`None` then),
-    /// marked connected.
+    /// marked connected. Its generation starts at a random number, so that a
+    /// connection deleted and made again cannot match a write that read the
+    /// one before.
     pub async fn insert_connection(
         &self,
         id: &ConnectionId,
@@ -65,21 +72,23 @@ impl Store {
         now: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
-            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0)
+            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0, $12)
              ON CONFLICT (id) DO NOTHING
              RETURNING {COLUMNS}"
         );
+        let first_generation = rand::thread_rng().gen_range(1..FIRST_GENERATIONS);
         let row = bind_credential(sqlx::query(&sql), id, credential)
             .bind(now)
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
+            .bind(first_generation)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
 
-    /// Replaces the connection's credential if it is still exactly
-    /// `expected` (a reconnect keeps `created_at`), and marks it connected.
+    /// Replaces the connection's credential if it is still the `expected`
+    /// generation (a reconnect keeps `created_at`), and marks it connected.
     /// A refresh lease on the old credential ends with it (that refresh's
     /// write will find another credential). `None` when something else
     /// wrote it meanwhile.
@@ -87,7 +96,7 @@ impl Store {
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
-        expected: &[u8],
+        expected: i64,
         upkeep: &Upkeep,
         now: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -95,8 +104,8 @@ impl Store {
             "UPDATE connections SET kind = $2, status = $3, scopes = $4, token_type = $5,
                access_token = $6, refresh_token = $7, expires_at = $8, updated_at = $9,
                next_work_at = $10, last_checked_at = $11, last_error = NULL, failures = 0,
-               lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND access_token = $12
+               lease_until = NULL, lease_owner = NULL, generation = generation + 1
+             WHERE id = $1 AND generation = $12
              RETURNING {COLUMNS}"
         );
         let row = bind_credential(sqlx::query(&sql), id, credential)
@@ -122,20 +131,23 @@ impl Store {
         row.as_ref().map(decode_connection).transpose()
     }
 
-    /// Replaces the sealed credential only if it is still exactly `expected`,
-    /// so a re-seal never overwrites a refresh that happened meanwhile.
+    /// Replaces the sealed credential with the same one sealed anew, only
+    /// if it is still the `expected` generation, so a re-seal never
+    /// overwrites a refresh that happened meanwhile. The generation stays:
+    /// the credential is the same, and a refresh that read it before may
+    /// still store what it got.
     pub async fn reseal_connection(
         &self,
         id: &ConnectionId,
-        expected_access: &[u8],
+        expected: i64,
         access: &[u8],
         refresh: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE connections SET access_token = $3, refresh_token = $4 WHERE id = $1 AND access_token = $2",
+            "UPDATE connections SET access_token = $3, refresh_token = $4 WHERE id = $1 AND generation = $2",
         )
         .bind(id.as_str())
-        .bind(expected_access)
+        .bind(expected)
         .bind(access)
         .bind(refresh)
         .execute(&self.pool)
@@ -178,6 +190,7 @@ pub(super) fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreErro
         last_checked_at: row.try_get("last_checked_at")?,
         last_error: row.try_get("last_error")?,
         failures: row.try_get("failures")?,
+        generation: row.try_get("generation")?,
     })
 }
 

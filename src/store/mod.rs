@@ -64,6 +64,11 @@ pub struct ConnectionRow {
     pub last_error: Option<String>,
     /// Transient refresh failures in a row.
     pub failures: i64,
+    /// Which write of the credential this is: a new connection's starts at
+    /// a random number and each save or refresh adds one; a re-seal under
+    /// another key keeps it. Writes that must not overwrite another unseen
+    /// compare it.
+    pub generation: i64,
 }
 
 /// The upkeep bookkeeping written with a new credential.

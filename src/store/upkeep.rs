@@ -33,18 +33,18 @@ const LEASE_FREE: &str = "(lease_until IS NULL OR lease_until <= $3 OR lease_own
 
 impl Store {
     /// Takes the refresh lease on `id` until `until` if its credential is
-    /// still `seen` and nobody else holds it; the row, or `None`.
+    /// still the generation `seen` and nobody else holds it; the row, or `None`.
     pub async fn claim_refresh(
         &self,
         id: &ConnectionId,
-        seen: &[u8],
+        seen: i64,
         now: UnixTime,
         owner: &str,
         until: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "UPDATE connections SET lease_until = $5, lease_owner = $4
-             WHERE id = $1 AND access_token = $2 AND {LEASE_FREE}
+             WHERE id = $1 AND generation = $2 AND {LEASE_FREE}
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -74,15 +74,16 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the answer of a refresh if the credential is still the one
-    /// that was refreshed (`expected`): a reconnect or delete meanwhile wins,
+    /// Stores the answer of a refresh if the credential is still the
+    /// generation that was refreshed (`expected`; a re-seal keeps it): a
+    /// reconnect or delete meanwhile wins,
     /// and then `None`. An answer without a refresh token keeps the old one
     /// (RFC 6749 §6: the provider need not rotate it). Gives the lease back.
     pub async fn save_refreshed(
         &self,
         id: &ConnectionId,
         refreshed: &SealedCredential,
-        expected: &[u8],
+        expected: i64,
         next_work_at: Option<UnixTime>,
         now: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -90,8 +91,8 @@ impl Store {
             "UPDATE connections SET access_token = $2, refresh_token = COALESCE($3, refresh_token),
                expires_at = $4, scopes = $5, token_type = $6, status = $7, updated_at = $8,
                last_refreshed_at = $8, last_error = NULL, failures = 0, next_work_at = $10,
-               lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND kind = 'oauth' AND access_token = $9
+               lease_until = NULL, lease_owner = NULL, generation = generation + 1
+             WHERE id = $1 AND kind = 'oauth' AND generation = $9
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -111,18 +112,18 @@ impl Store {
     }
 
     /// Marks the connection `needs_reauth` for `reason` if its credential is
-    /// still `expected`; false when a reconnect replaced it meanwhile.
+    /// still the generation `expected`; false when a reconnect replaced it meanwhile.
     pub async fn mark_needs_reauth(
         &self,
         id: &ConnectionId,
-        expected: &[u8],
+        expected: i64,
         reason: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE connections SET status = $2, updated_at = $3, last_error = $5,
                next_work_at = NULL, lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND access_token = $4",
+             WHERE id = $1 AND generation = $4",
         )
         .bind(id.as_str())
         .bind(ConnectionStatus::NeedsReauth.as_str())
@@ -134,20 +135,20 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Counts a transient refresh failure (if the credential is still
-    /// `expected`), gives the lease back and says when to try again; the
+    /// Counts a transient refresh failure (if the credential is still the
+    /// generation `expected`), gives the lease back and says when to try again; the
     /// failures in a row so far, or `None` when the row changed meanwhile.
     pub async fn record_refresh_failure(
         &self,
         id: &ConnectionId,
-        expected: &[u8],
+        expected: i64,
         error: &str,
         retry_at: UnixTime,
     ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "UPDATE connections SET failures = failures + 1, last_error = $3, next_work_at = $4,
                lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND access_token = $2
+             WHERE id = $1 AND generation = $2
              RETURNING failures",
         )
         .bind(id.as_str())
@@ -159,13 +160,13 @@ impl Store {
         Ok(row.map(|r| r.try_get("failures")).transpose()?)
     }
 
-    /// Records what a key check found, if the key is still `expected` and
+    /// Records what a key check found, if the key is still the generation `expected` and
     /// the status still `was`; `updated_at` moves only when the status does.
     /// False when the row changed meanwhile.
     pub async fn record_check(
         &self,
         id: &ConnectionId,
-        expected: &[u8],
+        expected: i64,
         was: ConnectionStatus,
         record: CheckRecord<'_>,
         now: UnixTime,
@@ -174,7 +175,7 @@ impl Store {
             "UPDATE connections SET status = $4, last_error = $5, next_work_at = $6,
                last_checked_at = $7, updated_at = CASE WHEN status = $4 THEN updated_at ELSE $7 END,
                lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND access_token = $2 AND status = $3",
+             WHERE id = $1 AND generation = $2 AND status = $3",
         )
         .bind(id.as_str())
         .bind(expected)

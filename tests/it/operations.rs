@@ -11,6 +11,7 @@ use emailoctopus_connect::crypto::KeyRing;
 on_both_backends!(
     rekey_moves_every_credential_to_the_first_key,
     credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them,
+    a_rekey_beside_a_refresh_is_not_taken_for_another_refresh,
 );
 
 /// A credential as the server sealed it before per-purpose subkeys: version
@@ -64,7 +65,7 @@ async fn credentials_sealed_before_subkeys_stay_readable_and_rekey_moves_them(ba
         b"emailoctopus-connect/v1/access_token/old",
     );
     assert!(store
-        .reseal_connection(&id, &row.sealed_access_token, &old, None)
+        .reseal_connection(&id, row.generation, &old, None)
         .await
         .unwrap());
 
@@ -253,6 +254,58 @@ async fn rekey_moves_every_credential_to_the_first_key(backend: Backend) {
     }
     // Reported, not lost: the row is still there.
     assert_eq!(app.admin().get("/connections/lost").await.0, StatusCode::OK);
+}
+
+/// A rekey re-seals the credential while the provider is answering a
+/// refresh of it. The re-seal keeps the credential's generation, so the
+/// refresh's answer is stored (not revoked as if a reconnect had won), and
+/// the rotated refresh token goes on working.
+async fn a_rekey_beside_a_refresh_is_not_taken_for_another_refresh(backend: Backend) {
+    let provider = FakeProvider::start().await;
+    let db = TestDb::new(backend).await;
+    let (first, second) = (new_key(), new_key());
+    let mut args = provider.args();
+    // The server seals under `first` and opens what rekey seals under `second`.
+    args.push(format!("--token-encryption-key={first},{second}"));
+    let app = TestApp::start(&db, &args).await;
+    assert_eq!(app.connect("raced").await.status(), StatusCode::OK);
+
+    // The provider rotates at once and holds its answer back.
+    provider.set(|c| c.refresh_answer_delay = std::time::Duration::from_millis(800));
+    let admin = app.admin();
+    let refreshing = tokio::spawn(async move {
+        admin
+            .post("/connections/raced/refresh", serde_json::json!({}))
+            .await
+    });
+    while provider.token_requests("refresh_token").is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let rotated = KeyRing::parse(&format!("{second},{first}")).unwrap();
+    let report = rekey(db.store().await, &rotated).await.unwrap();
+    assert_eq!(report.resealed, 1);
+
+    let (status, body) = refreshing.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (live_access, _) = provider.live_tokens();
+    assert!(
+        live_access.iter().any(|t| *t == body["access_token"]),
+        "{body}"
+    );
+    assert!(
+        provider.recorded("/revoke").is_empty(),
+        "the refresh's tokens were revoked"
+    );
+    provider.set(|c| c.refresh_answer_delay = std::time::Duration::ZERO);
+    let (status, body) = app
+        .admin()
+        .post("/connections/raced/refresh", serde_json::json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the rotated refresh token was lost: {body}"
+    );
 }
 
 #[tokio::test]

@@ -74,7 +74,7 @@ async fn a_sealed_credential_copied_to_another_connection_does_not_open(backend:
     assert!(store
         .reseal_connection(
             &id("attacker"),
-            &attacker.sealed_access_token,
+            attacker.generation,
             &victim.sealed_access_token,
             victim.sealed_refresh_token.as_deref(),
         )
