@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    Scope, TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::transport::{Transport, TransportError};
+use super::token_answer::{token_error, token_set};
+use super::transport::Transport;
 use super::{error_code, OAuthError};
 use crate::config::{ProviderSettings, TokenAuthMethod};
 use crate::http_client::{read_capped, OutboundError, MAX_PROVIDER_ANSWER};
@@ -203,54 +203,6 @@ struct RevocationEndpoint {
 
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn token_set(response: BasicTokenResponse) -> TokenSet {
-    TokenSet {
-        access_token: SecretString::from(response.access_token().secret().to_owned()),
-        refresh_token: response
-            .refresh_token()
-            .map(|t| SecretString::from(t.secret().to_owned())),
-        // Token types are case-insensitive (RFC 6749 §5.1); one spelling
-        // for every connection kind, so clients compare one string.
-        token_type: match response.token_type().as_ref() {
-            t if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
-            t => t.to_owned(),
-        },
-        expires_in: response.expires_in(),
-        scopes: response
-            .scopes()
-            .map(|scopes| scopes.iter().map(|s| s.to_string()).collect()),
-    }
-}
-
-fn token_error(error: RequestTokenError<TransportError, BasicErrorResponse>) -> OAuthError {
-    match error {
-        RequestTokenError::ServerResponse(answer) => OAuthError::Refused {
-            code: error_code(answer.error().as_ref()),
-        },
-        other => transport_failure(other),
-    }
-}
-
-/// Everything that is not an OAuth error answer. The details never include a
-/// response body: a rude provider could echo a secret into it.
-fn transport_failure<T: oauth2::ErrorResponse>(
-    error: RequestTokenError<TransportError, T>,
-) -> OAuthError {
-    match error {
-        RequestTokenError::Request(TransportError::Outbound(OutboundError::Timeout { .. })) => {
-            OAuthError::Timeout
-        }
-        RequestTokenError::Request(e) => OAuthError::Failed(e.to_string()),
-        RequestTokenError::Parse(e, _body) => {
-            OAuthError::Failed(format!("malformed answer at {}", e.path()))
-        }
-        RequestTokenError::Other(reason) => OAuthError::Failed(reason),
-        RequestTokenError::ServerResponse(_) => {
-            OAuthError::Failed("unexpected error answer".into())
-        }
-    }
 }
 
 fn outbound_failure(error: OutboundError) -> OAuthError {

@@ -4,6 +4,7 @@
 mod client;
 mod pending;
 mod response;
+mod token_answer;
 mod transport;
 
 pub use client::{Authorization, ProviderClient, RevocableToken, TokenSet};
@@ -12,6 +13,7 @@ pub use pending::{
     MAX_PENDING_FLOWS,
 };
 pub use response::{AuthorizationResponse, ResponseError};
+pub use token_answer::read_token_answer;
 
 /// A provider call that did not give tokens. "Refused" (the provider answered
 /// with an OAuth error) is kept apart from "failed" (it could not give a

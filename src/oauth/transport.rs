@@ -42,13 +42,49 @@ async fn send(
     if status.is_server_error() {
         return Err(TransportError::ServerError(status.as_u16()));
     }
+    let headers = response.headers().clone();
+    let body = read_capped(response, MAX_PROVIDER_ANSWER).await?;
+    answer(status, &headers, &body)
+}
+
+/// What the oauth2 crate is given to read: a 5xx is a failure before it
+/// tries to read it as an OAuth refusal, and an `expires_in` it could not
+/// read is made readable.
+fn answer(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<HttpResponse, TransportError> {
+    if status.is_server_error() {
+        return Err(TransportError::ServerError(status.as_u16()));
+    }
     let mut answer = http::Response::builder().status(status);
-    for (name, value) in response.headers() {
+    for (name, value) in headers {
         answer = answer.header(name, value);
     }
-    let body = read_capped(response, MAX_PROVIDER_ANSWER).await?;
-    let body = with_readable_expires_in(&body).unwrap_or_else(|| body.to_vec());
+    let body = with_readable_expires_in(body).unwrap_or_else(|| body.to_vec());
     answer.body(body).map_err(|_| TransportError::Build)
+}
+
+/// An answer already received (a JSON body and its status), as the oauth2
+/// crate's HTTP client: it goes through `answer` as a real one does.
+pub(super) struct Received<'a> {
+    pub status: http::StatusCode,
+    pub body: &'a [u8],
+}
+
+impl<'c> AsyncHttpClient<'c> for Received<'_> {
+    type Error = TransportError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'c>>;
+
+    fn call(&'c self, _request: HttpRequest) -> Self::Future {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Box::pin(std::future::ready(answer(self.status, &headers, self.body)))
+    }
 }
 
 /// The oauth2 crate reads `expires_in` as an unsigned whole number, so a
