@@ -43,7 +43,7 @@ pub mod maintenance;
 pub mod metrics;
 /// Liveness, readiness and metrics routes, for operators and load balancers.
 pub mod monitoring;
-/// The OAuth 2.0 client: authorize, exchange, refresh, revoke, pending flows.
+/// The OAuth 2.0 client (authorize, exchange, refresh, revoke, token answers read), pending flows, each finished once.
 pub mod oauth;
 /// The `rekey` subcommand: has `connections` re-seal every credential under the first key.
 pub mod rekey;
@@ -53,7 +53,7 @@ pub mod request_log;
 pub mod sandbox;
 /// The accept loop with the contract's limits and graceful shutdown.
 pub mod server;
-/// The state every route shares.
+/// The state every route shares; it holds no store handle.
 pub mod state;
 /// Persistence for SQLite and Postgres; SQL lives here only.
 pub mod store;
