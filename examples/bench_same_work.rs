@@ -1,0 +1,374 @@
+//! The same-work ceiling (bench/run.sh, bench/proxy.sh): a bare axum server
+//! that does the work emailoctopus-connect must do on its hot paths, as
+//! cheaply as we know how, so that the server's figures read as a share of
+//! what that work costs rather than of what the framework alone allows
+//! (`bench_ceiling` is that other, lower bar).
+//!
+//! - `GET /auth`: a state and a PKCE verifier from the OS, the S256
+//!   challenge, both sealed with AES-256-GCM into a cookie, a 303 to the
+//!   provider.
+//! - `GET /callback`: the cookie opened and the state compared, the code
+//!   exchanged over one pooled client, the tokens sealed; then the state's
+//!   hash inserted once (a replay is refused) and the sealed tokens upserted
+//!   in one SQLite transaction (WAL, `synchronous=NORMAL`) on a writer
+//!   thread that commits whatever is queued together.
+//! - `GET /connections/{id}/api/{*path}`: the admin bearer compared in
+//!   constant time, the call forwarded with the connection's API key held in
+//!   memory, the answer streamed back.
+//!
+//! Usage: `bench_same_work AUTHORIZE_URL TOKEN_URL API_BASE_URL SQLITE_PATH
+//! [LISTEN_ADDR]`; prints `listening on http://ADDR` once it accepts
+//! connections. The admin bearer is `bench-admin-token`, the API key
+//! `bench-api-key` (as bench/proxy.sh sets them on the server).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
+use url::Url;
+
+const COOKIE: &str = "eoc_flows";
+const ADMIN_TOKEN: &str = "bench-admin-token";
+const API_KEY: &str = "bench-api-key";
+const NONCE_LEN: usize = 12;
+
+struct Ceiling {
+    authorize_url: Url,
+    token_url: Url,
+    api_base: String,
+    redirect_uri: String,
+    http: reqwest::Client,
+    cipher: Aes256Gcm,
+    writer: mpsc::UnboundedSender<Write>,
+}
+
+/// What the cookie carries: the flow's secrets and its connection.
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    state: String,
+    verifier: String,
+    connection_id: String,
+    expires_at: i64,
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: String,
+    state: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Tokens {
+    access_token: String,
+    token_type: String,
+    expires_in: u64,
+    refresh_token: Option<String>,
+}
+
+/// One callback's writes, and where to say whether the state was new.
+struct Write {
+    state_hash: [u8; 32],
+    connection_id: String,
+    sealed: Vec<u8>,
+    done: oneshot::Sender<bool>,
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let usage =
+        "usage: bench_same_work AUTHORIZE_URL TOKEN_URL API_BASE_URL SQLITE_PATH [LISTEN_ADDR]";
+    let authorize_url = Url::parse(&args.next().expect(usage)).expect("AUTHORIZE_URL is a URL");
+    let token_url = Url::parse(&args.next().expect(usage)).expect("TOKEN_URL is a URL");
+    let api_base = args.next().expect(usage);
+    let database = args.next().expect(usage);
+    let addr: SocketAddr = args
+        .next()
+        .as_deref()
+        .unwrap_or("127.0.0.1:0")
+        .parse()
+        .expect("LISTEN_ADDR is a socket address");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("the address is free");
+    let bound = listener.local_addr().expect("bound");
+    let (writer, queue) = mpsc::unbounded_channel();
+    thread::spawn(move || write_batches(&database, queue));
+    let ceiling = Arc::new(Ceiling {
+        authorize_url,
+        token_url,
+        api_base: api_base.trim_end_matches('/').to_owned(),
+        redirect_uri: format!("http://{bound}/callback"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the client builds"),
+        cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
+        writer,
+    });
+    let app = Router::new()
+        .route("/auth", get(auth))
+        .route("/callback", get(callback))
+        .route("/connections/{id}/api/{*path}", get(proxy))
+        .with_state(ceiling);
+    println!("listening on http://{bound}");
+    axum::serve(listener, app).await.expect("serves");
+}
+
+/// The writer thread: takes what is queued, writes it in one transaction,
+/// answers each write once it is committed.
+fn write_batches(path: &str, mut queue: mpsc::UnboundedReceiver<Write>) {
+    let mut db = rusqlite::Connection::open(path).expect("the database opens");
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS used_states (hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS connections (id TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL);",
+    )
+    .expect("the schema is created");
+    let mut batch = Vec::new();
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while let Ok(next) = queue.try_recv() {
+            batch.push(next);
+        }
+        let now = unix_now();
+        let tx = db.transaction().expect("a transaction begins");
+        let mut answers = Vec::with_capacity(batch.len());
+        {
+            let mut used = tx
+                .prepare_cached(
+                    "INSERT INTO used_states (hash, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .expect("prepares");
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO connections (id, sealed, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                )
+                .expect("prepares");
+            for write in batch.drain(..) {
+                let first_use = used
+                    .execute(rusqlite::params![&write.state_hash[..], now + 600])
+                    .expect("inserts")
+                    == 1;
+                if first_use {
+                    upsert
+                        .execute(rusqlite::params![write.connection_id, write.sealed, now])
+                        .expect("upserts");
+                }
+                answers.push((write.done, first_use));
+            }
+        }
+        tx.commit().expect("commits");
+        for (done, first_use) in answers {
+            let _ = done.send(first_use);
+        }
+    }
+}
+
+async fn auth(State(ceiling): State<Arc<Ceiling>>) -> Response {
+    let state = random_text();
+    let verifier = random_text();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let flow = Flow {
+        state,
+        verifier,
+        connection_id: "default".to_owned(),
+        expires_at: unix_now() + 600,
+    };
+    let json = serde_json::to_vec(&[&flow]).expect("serialises");
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age=600",
+        URL_SAFE_NO_PAD.encode(ceiling.seal(&json, COOKIE.as_bytes()))
+    );
+    let mut location = ceiling.authorize_url.clone();
+    location
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "bench")
+        .append_pair("state", &flow.state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("redirect_uri", &ceiling.redirect_uri);
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::try_from(location.as_str()).expect("a URL is a header value"),
+    );
+    headers.insert(
+        header::SET_COOKIE,
+        HeaderValue::try_from(cookie).expect("the cookie is a header value"),
+    );
+    response
+}
+
+async fn callback(
+    State(ceiling): State<Arc<Ceiling>>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(flow) = ceiling.flow_from(&headers) else {
+        return (StatusCode::BAD_REQUEST, "no flow").into_response();
+    };
+    let same_state: bool = flow.state.as_bytes().ct_eq(query.state.as_bytes()).into();
+    if !same_state || flow.expires_at <= unix_now() {
+        return (StatusCode::BAD_REQUEST, "wrong state").into_response();
+    }
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", query.code.as_str()),
+        ("redirect_uri", ceiling.redirect_uri.as_str()),
+        ("code_verifier", flow.verifier.as_str()),
+        ("client_id", "bench"),
+        ("client_secret", "bench-secret"),
+    ];
+    let answer = ceiling
+        .http
+        .post(ceiling.token_url.clone())
+        .header(header::ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await;
+    let tokens = match answer {
+        Ok(answer) if answer.status().is_success() => answer.json::<Tokens>().await,
+        Ok(answer) => {
+            return (StatusCode::BAD_GATEWAY, answer.status().to_string()).into_response()
+        }
+        Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    };
+    let Ok(tokens) = tokens else {
+        return (StatusCode::BAD_GATEWAY, "not a token response").into_response();
+    };
+    let sealed = ceiling.seal(
+        &serde_json::to_vec(&tokens).expect("serialises"),
+        flow.connection_id.as_bytes(),
+    );
+    let (done, committed) = oneshot::channel();
+    let write = Write {
+        state_hash: Sha256::digest(flow.state.as_bytes()).into(),
+        connection_id: flow.connection_id,
+        sealed,
+        done,
+    };
+    if ceiling.writer.send(write).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    match committed.await {
+        Ok(true) => (
+            [(
+                header::SET_COOKIE,
+                "eoc_flows=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0",
+            )],
+            Html("<!doctype html><p>Your EmailOctopus account is connected.</p>"),
+        )
+            .into_response(),
+        Ok(false) => (StatusCode::BAD_REQUEST, "replayed").into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn proxy(
+    State(ceiling): State<Arc<Ceiling>>,
+    Path((_id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let expected = format!("Bearer {ADMIN_TOKEN}");
+    let admitted = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())));
+    if !admitted {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let answer = ceiling
+        .http
+        .get(format!("{}/{path}", ceiling.api_base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => {
+            let status = answer.status();
+            let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+            let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
+            *response.status_mut() = status;
+            if let Some(content_type) = content_type {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type);
+            }
+            response
+        }
+        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    }
+}
+
+impl Ceiling {
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let mut sealed = nonce.to_vec();
+        sealed.extend(
+            self.cipher
+                .encrypt(
+                    &nonce,
+                    aes_gcm::aead::Payload {
+                        msg: plaintext,
+                        aad,
+                    },
+                )
+                .expect("seals"),
+        );
+        sealed
+    }
+
+    fn flow_from(&self, headers: &HeaderMap) -> Option<Flow> {
+        let value = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .find_map(|c| c.trim().strip_prefix("eoc_flows="))?;
+        let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let json = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload {
+                    msg: ciphertext,
+                    aad: COOKIE.as_bytes(),
+                },
+            )
+            .ok()?;
+        let mut flows: Vec<Flow> = serde_json::from_slice(&json).ok()?;
+        flows.pop()
+    }
+}
+
+fn random_text() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
