@@ -127,6 +127,8 @@ pub struct Connections {
     opened: Mutex<HashMap<ConnectionId, cache::Opened>>,
     /// Whether the database answers, and how many rows it holds.
     overview: Overview,
+    /// Credential writes to one connection take turns (see `replace.rs`).
+    write_turns: replace::WriteTurns,
 }
 
 impl Connections {
@@ -159,6 +161,7 @@ impl Connections {
             refreshing: Mutex::new(HashMap::new()),
             forced_at: Mutex::new(HashMap::new()),
             opened: Mutex::new(HashMap::new()),
+            write_turns: replace::WriteTurns::default(),
         }
     }
 
@@ -339,6 +342,11 @@ impl Connections {
                 }
             }
         });
+    }
+
+    /// Whether an OAuth grant can be revoked at the provider.
+    fn can_revoke(&self) -> bool {
+        self.provider.as_ref().is_some_and(|p| p.can_revoke())
     }
 
     async fn revoke(&self, row: &ConnectionRow) -> RevocationOutcome {

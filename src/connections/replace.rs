@@ -2,6 +2,8 @@
 //! overwriting a write that happened meanwhile unseen, so the grant it
 //! replaces is always known, and revoked at the provider.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Connections, CredentialError};
@@ -27,7 +29,7 @@ impl Connections {
                 tracing::info!(connection = %id, kind = row.kind.as_str(), "connection recovered: connected again");
                 self.webhooks.emit(Event::Recovered, id, row.kind);
             }
-            if old.kind == ConnectionKind::Oauth {
+            if old.kind == ConnectionKind::Oauth && self.can_revoke() {
                 let this = Arc::clone(self);
                 tokio::spawn(async move {
                     let outcome = this.revoke(&old).await;
@@ -47,6 +49,7 @@ impl Connections {
         credential: &SealedCredential,
         upkeep: Upkeep,
     ) -> Result<(ConnectionRow, Option<ConnectionRow>), CredentialError> {
+        let _turn = self.write_turns.of(id).lock().await;
         loop {
             let now = self.clock.now();
             match self.store.get_connection(id).await? {
@@ -70,5 +73,29 @@ impl Connections {
                 }
             }
         }
+    }
+}
+
+/// How many turn locks connections share; a collision only makes two
+/// connections' writes wait for each other.
+const TURN_STRIPES: usize = 64;
+
+/// Credential writes to one connection take turns in this process, so that
+/// concurrent reconnects of one connection do not keep failing each other's
+/// compare-and-swap (each failure costs two more statements); a write from
+/// another process is still caught by the compare-and-swap.
+pub(super) struct WriteTurns([tokio::sync::Mutex<()>; TURN_STRIPES]);
+
+impl Default for WriteTurns {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl WriteTurns {
+    fn of(&self, id: &ConnectionId) -> &tokio::sync::Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        id.hash(&mut hasher);
+        &self.0[hasher.finish() as usize % TURN_STRIPES]
     }
 }
