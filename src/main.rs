@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use emailoctopus_connect::app::{App, StartError};
-use emailoctopus_connect::config::{Cli, Command, LogFormat, Purpose, CONFIG_ERROR};
+use emailoctopus_connect::config::{Cli, Command, LogFormat, Purpose, Settings, CONFIG_ERROR};
 use emailoctopus_connect::crypto::{generate_key, random_token};
+use emailoctopus_connect::log_output::LogOutput;
 use emailoctopus_connect::store::StoreError;
 use secrecy::ExposeSecret;
 
@@ -26,16 +27,22 @@ fn main() -> ExitCode {
         Ok(format) => format,
         Err(error) => return config_error(&error),
     };
-    init_tracing(log_format);
+    let logs = init_tracing(log_format);
+    let code = run(command, cli.settings);
+    logs.flush();
+    code
+}
+
+fn run(command: Command, settings: Settings) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     if command == Command::Rekey {
         // Re-keying needs the database and the keys, not the provider.
-        return match cli.settings.storage(Purpose::Rekey) {
+        return match settings.storage(Purpose::Rekey) {
             Ok(storage) => runtime.block_on(emailoctopus_connect::rekey::run(&storage)),
             Err(error) => config_error(&error),
         };
     }
-    match cli.settings.parse() {
+    match settings.parse() {
         Ok(config) => runtime.block_on(serve(config)),
         Err(error) => config_error(&error),
     }
@@ -138,19 +145,21 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat) -> LogOutput {
+    let output = LogOutput::start();
     // Libraries speak only when something is wrong; ours says what happened.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,emailoctopus_connect=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_writer(output.clone())
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    output
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
