@@ -17,7 +17,8 @@ use crate::metrics::Metrics;
 use crate::request_log::{self, FailureDetail};
 use crate::server;
 use crate::state::AppState;
-use crate::web::page::BackLink;
+use crate::web::error::render_page_error;
+use crate::web::page::{BackLink, Pages};
 
 pub(super) async fn not_found(State(state): State<AppState>) -> Response {
     state.pages.message(
@@ -54,12 +55,9 @@ pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
     let csp = HeaderValue::from_str(&csp).expect("serialised origins are valid header text");
     router
         .layer(middleware::from_fn_with_state(
-            state.pages.clone(),
-            crate::web::error::render_errors,
-        ))
-        .layer(middleware::from_fn_with_state(
             EveryAnswer {
                 metrics: state.metrics.clone(),
+                pages: state.pages.clone(),
                 csp,
             },
             finish_answer,
@@ -83,17 +81,21 @@ pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
 #[derive(Clone)]
 struct EveryAnswer {
     metrics: Metrics,
+    pages: Pages,
     csp: HeaderValue,
 }
 
-/// The security headers of every answer, `no-store` unless the handler set
-/// its own caching, the latency metric and the request's one log line: one
-/// middleware rather than a layer each, which showed in the per-request cost.
+/// An error's page, the security headers of every answer, `no-store` unless
+/// the handler set its own caching, the latency metric and the request's one
+/// log line: one middleware rather than a layer each, which showed in the
+/// per-request cost.
 async fn finish_answer(State(every): State<EveryAnswer>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
+    let uri = request.uri().clone();
     let started = Instant::now();
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
+    let mut response = render_page_error(&every.pages, &uri, response);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, every.csp);
     headers.insert(

@@ -1,14 +1,13 @@
 //! `PageError`: everything a browser route can fail with, and the one place
 //! that decides its status and words. A handler returns it like any answer;
-//! `render_errors` turns it into a page (with the banner and a way back) and
+//! `render_page_error`, called by the middleware every answer goes through,
+//! turns it into a page (with the banner and a way back) and
 //! hands its detail to the request's log line. The detail never reaches the page.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::page::{BackLink, Pages};
@@ -131,7 +130,7 @@ impl PageError {
     }
 }
 
-/// The error travels in the answer's extensions to `render_errors`, as
+/// The error travels in the answer's extensions to `render_page_error`, as
 /// axum's error-handling example does; the answer itself has no side effects.
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
@@ -142,19 +141,16 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Turns every `PageError` answer into its page, keeping the headers the
+/// Turns a `PageError` answer into its page, keeping the headers the
 /// handler set (a cookie that ends a flow), and hands its detail to the
-/// request's one log line. The
-/// "back" link keeps the connect session of the request unless the handler
+/// request's one log line; any other answer passes untouched. The "back"
+/// link keeps the connect session of the request (`uri`) unless the handler
 /// chose another one; a handler that answers a popup passes its `Pages`.
-pub async fn render_errors(State(pages): State<Pages>, request: Request, next: Next) -> Response {
-    // Read only for an error page: every other answer passes untouched.
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
+pub fn render_page_error(pages: &Pages, uri: &Uri, response: Response) -> Response {
     let Some(error) = response.extensions().get::<Arc<PageError>>().cloned() else {
         return response;
     };
-    let session = super::access::session_in_query(&uri);
+    let session = super::access::session_in_query(uri);
     let Explanation {
         status,
         title,
@@ -168,8 +164,8 @@ pub async fn render_errors(State(pages): State<Pages>, request: Request, next: N
     let pages = response
         .extensions()
         .get::<Pages>()
-        .cloned()
-        .unwrap_or(pages);
+        .unwrap_or(pages)
+        .clone();
     let (mut parts, _) = response.into_parts();
     let page = pages.message(status, title, text, error.provider_words(), &back);
     let (page_parts, body) = page.into_parts();
