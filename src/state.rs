@@ -5,14 +5,13 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use url::Url;
 
 use crate::checked::{AllowedHost, Origin};
 use crate::clock::Clock;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
-use crate::crypto::{MacKeys, Sealer};
+use crate::crypto::{MacKeys, Sealer, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
@@ -39,8 +38,8 @@ pub struct Inner {
     pub sessions: ConnectSessions,
     /// The EmailOctopus API (or the sandbox's): key checks and the proxy.
     pub api: EmailOctopusApi,
-    /// The backend API's bearer token; `None` answers 401 to everyone.
-    pub admin_token: Option<SecretString>,
+    /// The backend API's bearer token (its digest); `None` answers 401 to everyone.
+    pub admin_token: Option<SecretDigest>,
     /// `/auth` without a session connects `default`.
     pub open_connect: bool,
     /// This run's mode as `/readyz` and `GET /connections` name it:

@@ -3,10 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use secrecy::ExposeSecret;
 
 use super::error::ApiError;
-use crate::crypto::secrets_equal;
 use crate::state::AppState;
 
 pub struct AdminAuth;
@@ -22,7 +20,7 @@ impl FromRequestParts<AppState> for AdminAuth {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized)?;
-        if secrets_equal(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+        if expected.matches(presented.as_bytes()) {
             Ok(AdminAuth)
         } else {
             Err(ApiError::Unauthorized)

@@ -153,19 +153,28 @@ fn split_proxy_path(path: &str) -> Option<(&str, &str)> {
 fn forwarded_headers(inbound: &HeaderMap) -> Result<HeaderMap, ApiError> {
     let mut out = HeaderMap::new();
     for (name, value) in inbound {
-        let canonical = name.as_str().replace('_', "-");
         let Some(allowed) = FORWARDED_REQUEST_HEADERS
             .iter()
-            .find(|h| h.as_str() == canonical)
+            .find(|h| spelled_as(h.as_str(), name.as_str()))
         else {
             continue;
         };
-        if canonical != name.as_str() && inbound.contains_key(allowed) {
+        if allowed != name && inbound.contains_key(allowed) {
             return Err(ApiError::BadRequest("a header is sent under two spellings"));
         }
         out.append(allowed.clone(), value.clone());
     }
     Ok(out)
+}
+
+/// Whether `given` (lowercase, as every parsed header name is) is `allowed`
+/// with any of its `-` written as `_`.
+fn spelled_as(allowed: &str, given: &str) -> bool {
+    allowed.len() == given.len()
+        && allowed
+            .bytes()
+            .zip(given.bytes())
+            .all(|(a, g)| a == g || (a == b'-' && g == b'_'))
 }
 
 /// The upstream's answer as ours: allowlisted headers, `Location` only as an

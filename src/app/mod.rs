@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -16,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::{Connections, CredentialError};
-use crate::crypto::Purpose;
+use crate::crypto::{Purpose, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
@@ -156,7 +157,9 @@ impl App {
             provider,
             connections,
             api,
-            admin_token,
+            admin_token: admin_token
+                .as_ref()
+                .map(|token| SecretDigest::of(token.expose_secret().as_bytes())),
             open_connect: config.open_connect,
             mode,
             return_to_origins: config.return_to_origins.clone(),
