@@ -8,7 +8,7 @@ mod connections;
 pub mod error;
 mod json_body;
 mod openapi;
-mod proxy;
+pub mod proxy;
 pub mod proxy_path;
 mod sessions;
 

@@ -6,6 +6,8 @@
 //! Request bodies (up to 10 MiB) are buffered so that the one retry after an
 //! upstream 401 can send them again; response bodies stream.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -23,10 +25,22 @@ use super::proxy_path;
 use crate::checked::{ConnectionId, ConnectionKind};
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
+use crate::server;
 use crate::state::AppState;
 
 /// The proxy streams bodies up to this size, both ways.
 pub const MAX_PROXY_BODY: usize = 10 * 1024 * 1024;
+
+/// How long a proxied call may take, its answer's body included: three
+/// provider timeouts (a refresh, the call, and the retry after a 401), but
+/// always a few seconds under the server's limit for a whole request, so
+/// that a slow API gets its 504 problem rather than that limit's bare 408.
+pub fn deadline_for(provider_timeout: Duration) -> Duration {
+    (provider_timeout * 3).min(server::SLOW_REQUEST_LIMIT.saturating_sub(DEADLINE_MARGIN))
+}
+
+/// What the proxy leaves of the server's request limit.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// The only request headers that reach the upstream.
 static FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
@@ -255,4 +269,24 @@ fn capped_body(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_three_provider_timeouts_within_the_request_limit() {
+        assert_eq!(
+            deadline_for(Duration::from_secs(5)),
+            Duration::from_secs(15)
+        );
+        for slow in [10, 15, 60] {
+            let deadline = deadline_for(Duration::from_secs(slow));
+            assert!(
+                deadline < server::SLOW_REQUEST_LIMIT,
+                "{slow}: {deadline:?}"
+            );
+        }
+    }
 }

@@ -166,7 +166,7 @@ impl App {
             browser_hosts: web::host::own_hosts(&redirect_uri, bound, &config.allowed_hosts),
             cookie_secure: redirect_uri.scheme() == "https",
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
-            proxy_deadline: config.provider_timeout * 3,
+            proxy_deadline: crate::api::proxy::deadline_for(config.provider_timeout),
             public_url,
             pages,
             metrics,
