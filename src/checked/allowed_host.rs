@@ -51,9 +51,11 @@ impl AllowedHost {
     /// Whether a request's `Host` names this. A `Host` without a port means
     /// the scheme's default one, 80 or 443.
     pub fn matches(&self, host_header: &str) -> bool {
-        let Ok(requested) = Self::parse(host_header) else {
-            return false;
-        };
+        Self::parse(host_header).is_ok_and(|requested| self.admits(&requested))
+    }
+
+    /// As `matches`, for a `Host` parsed once to be held against several names.
+    pub fn admits(&self, requested: &AllowedHost) -> bool {
         requested.host == self.host
             && match (self.port, requested.port) {
                 (None, _) => true,

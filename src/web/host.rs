@@ -43,7 +43,10 @@ pub async fn only_own_hosts(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    if host.is_some_and(|host| state.browser_hosts.iter().any(|own| own.matches(host))) {
+    let requested = host.and_then(|host| AllowedHost::parse(host).ok());
+    if requested
+        .is_some_and(|requested| state.browser_hosts.iter().any(|own| own.admits(&requested)))
+    {
         return next.run(request).await;
     }
     state.pages.message(
