@@ -11,12 +11,13 @@
 //! Usage: `bench_ceiling AUTHORIZE_URL TOKEN_URL [LISTEN_ADDR]`; prints
 //! `listening on http://ADDR` once it accepts connections.
 
-use std::net::SocketAddr;
+#[path = "support/ceiling.rs"]
+mod ceiling_parts;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -42,32 +43,13 @@ struct CallbackQuery {
     code: String,
 }
 
-/// Only read so that the body is parsed as the server parses it.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Tokens {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-    refresh_token: Option<String>,
-}
-
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let usage = "usage: bench_ceiling AUTHORIZE_URL TOKEN_URL [LISTEN_ADDR]";
     let authorize_url = Url::parse(&args.next().expect(usage)).expect("AUTHORIZE_URL is a URL");
     let token_url = Url::parse(&args.next().expect(usage)).expect("TOKEN_URL is a URL");
-    let addr: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:0")
-        .parse()
-        .expect("LISTEN_ADDR is a socket address");
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("the address is free");
-    let bound = listener.local_addr().expect("bound");
+    let (listener, bound) = ceiling_parts::listen(args.next()).await;
     let ceiling = Arc::new(Ceiling {
         authorize_url,
         token_url,
@@ -109,54 +91,25 @@ async fn auth(State(ceiling): State<Arc<Ceiling>>) -> Response {
         "eoc_flow_{n:016x}={}; HttpOnly; SameSite=Lax; Path=/callback; Max-Age=600",
         ceiling.cookie_value
     );
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::try_from(location.as_str()).expect("a URL is a header value"),
-    );
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::try_from(cookie).expect("the cookie is a header value"),
-    );
-    response
+    ceiling_parts::see_other(&location, cookie)
 }
 
 async fn callback(
     State(ceiling): State<Arc<Ceiling>>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    // The fields the server sends with client_secret_post (RFC 6749 §4.1.3,
-    // RFC 7636 §4.5).
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", query.code.as_str()),
-        ("redirect_uri", ceiling.redirect_uri.as_str()),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-        ("client_id", "bench"),
-        ("client_secret", "bench-secret"),
-    ];
-    let answer = ceiling
-        .http
-        .post(ceiling.token_url.clone())
-        .header(header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await;
-    let tokens = match answer {
-        Ok(answer) if answer.status().is_success() => answer.json::<Tokens>().await,
-        Ok(answer) => {
-            return (StatusCode::BAD_GATEWAY, answer.status().to_string()).into_response()
-        }
-        Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
-    };
-    match tokens {
+    let exchanged = ceiling_parts::exchange_code(
+        &ceiling.http,
+        &ceiling.token_url,
+        &query.code,
+        &ceiling.redirect_uri,
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    )
+    .await;
+    match exchanged {
         Ok(_) => {
             Html("<!doctype html><p>Your EmailOctopus account is connected.</p>").into_response()
         }
-        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+        Err(failed) => failed,
     }
 }

@@ -21,7 +21,9 @@
 //! connections. The admin bearer is `bench-admin-token`, the API key
 //! `bench-api-key` (as bench/proxy.sh sets them on the server).
 
-use std::net::SocketAddr;
+#[path = "support/ceiling.rs"]
+mod ceiling_parts;
+
 use std::sync::Arc;
 use std::thread;
 
@@ -29,7 +31,7 @@ use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -72,14 +74,6 @@ struct CallbackQuery {
     state: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Tokens {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-    refresh_token: Option<String>,
-}
-
 /// One callback's writes, and where to say whether the state was new.
 struct Write {
     state_hash: [u8; 32],
@@ -97,16 +91,7 @@ async fn main() {
     let token_url = Url::parse(&args.next().expect(usage)).expect("TOKEN_URL is a URL");
     let api_base = args.next().expect(usage);
     let database = args.next().expect(usage);
-    let addr: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:0")
-        .parse()
-        .expect("LISTEN_ADDR is a socket address");
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("the address is free");
-    let bound = listener.local_addr().expect("bound");
+    let (listener, bound) = ceiling_parts::listen(args.next()).await;
     let (writer, queue) = mpsc::unbounded_channel();
     thread::spawn(move || write_batches(&database, queue));
     let ceiling = Arc::new(Ceiling {
@@ -205,17 +190,7 @@ async fn auth(State(ceiling): State<Arc<Ceiling>>) -> Response {
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .append_pair("redirect_uri", &ceiling.redirect_uri);
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::try_from(location.as_str()).expect("a URL is a header value"),
-    );
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::try_from(cookie).expect("the cookie is a header value"),
-    );
-    response
+    ceiling_parts::see_other(&location, cookie)
 }
 
 async fn callback(
@@ -230,30 +205,17 @@ async fn callback(
     if !same_state || flow.expires_at <= unix_now() {
         return (StatusCode::BAD_REQUEST, "wrong state").into_response();
     }
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", query.code.as_str()),
-        ("redirect_uri", ceiling.redirect_uri.as_str()),
-        ("code_verifier", flow.verifier.as_str()),
-        ("client_id", "bench"),
-        ("client_secret", "bench-secret"),
-    ];
-    let answer = ceiling
-        .http
-        .post(ceiling.token_url.clone())
-        .header(header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await;
-    let tokens = match answer {
-        Ok(answer) if answer.status().is_success() => answer.json::<Tokens>().await,
-        Ok(answer) => {
-            return (StatusCode::BAD_GATEWAY, answer.status().to_string()).into_response()
-        }
-        Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
-    };
-    let Ok(tokens) = tokens else {
-        return (StatusCode::BAD_GATEWAY, "not a token response").into_response();
+    let tokens = match ceiling_parts::exchange_code(
+        &ceiling.http,
+        &ceiling.token_url,
+        &query.code,
+        &ceiling.redirect_uri,
+        &flow.verifier,
+    )
+    .await
+    {
+        Ok(tokens) => tokens,
+        Err(failed) => return failed,
     };
     let sealed = ceiling.seal(
         &serde_json::to_vec(&tokens).expect("serialises"),
