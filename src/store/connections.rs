@@ -20,12 +20,14 @@ impl Store {
         &self,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionRow>, StoreError> {
-        fetch_connection(&self.pool, id).await
+        fetch_connection(&mut *self.connection().await?, id).await
     }
 
     pub async fn list_connections(&self) -> Result<Vec<ConnectionRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *self.connection().await?)
+            .await?;
         rows.iter().map(decode_connection).collect()
     }
 
@@ -40,7 +42,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(after.map_or("", ConnectionId::as_str))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await?;
         rows.iter().map(decode_connection).collect()
     }
@@ -48,7 +50,7 @@ impl Store {
     /// How many connections there are in each status.
     pub async fn count_by_status(&self) -> Result<Vec<(ConnectionStatus, i64)>, StoreError> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM connections GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await?;
         rows.iter()
             .map(|row| {
@@ -82,7 +84,7 @@ impl Store {
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
             .bind(first_generation)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
@@ -113,7 +115,7 @@ impl Store {
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
             .bind(expected)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
@@ -126,7 +128,7 @@ impl Store {
         let sql = format!("DELETE FROM connections WHERE id = $1 RETURNING {COLUMNS}");
         let row = sqlx::query(&sql)
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
@@ -150,7 +152,7 @@ impl Store {
         .bind(expected)
         .bind(access)
         .bind(refresh)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

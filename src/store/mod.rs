@@ -6,14 +6,18 @@
 
 mod backend;
 mod connections;
+mod kept;
 mod session_outcomes;
 mod sessions;
 mod upkeep;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool};
+
+use kept::{Connection, Kept};
 
 pub use backend::Backend;
 pub use session_outcomes::SessionRecord;
@@ -113,6 +117,8 @@ pub struct PoolSettings {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's connections, kept between statements (see `kept.rs`).
+    kept: Option<Arc<Kept>>,
 }
 
 impl Store {
@@ -151,15 +157,42 @@ impl Store {
             .connect(&url)
             .await?;
         backend.migrate(&pool).await?;
-        Ok(Self { pool, backend })
+        let kept = (backend == Backend::Sqlite).then(|| {
+            Arc::new(Kept::new(
+                settings.max_connections,
+                settings.acquire_timeout,
+            ))
+        });
+        Ok(Self {
+            pool,
+            backend,
+            kept,
+        })
     }
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        match self.connection().await {
+            Ok(mut connection) => sqlx::query("SELECT 1")
+                .execute(&mut *connection)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// A connection for one statement.
+    async fn connection(&self) -> Result<Connection<'_>, sqlx::Error> {
+        match &self.kept {
+            Some(kept) => kept.take(&self.pool).await,
+            None => Ok(Connection::Pooled(self.pool.acquire().await?)),
+        }
     }
 
     pub async fn close(&self) {
+        if let Some(kept) = &self.kept {
+            kept.close();
+        }
         self.pool.close().await;
     }
 

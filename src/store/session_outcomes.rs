@@ -31,7 +31,7 @@ impl Store {
              FROM connect_sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -61,7 +61,7 @@ impl Store {
         .bind(token_hash)
         .bind(outcome)
         .bind(kind.map(ConnectionKind::as_str))
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }

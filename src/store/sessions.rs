@@ -27,7 +27,7 @@ impl Store {
         .bind(session.return_to.as_ref().map(ReturnTo::as_str))
         .bind(session.popup_origin.as_ref().map(Origin::serialize))
         .bind(session.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -44,7 +44,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         row.as_ref().map(decode_session).transpose()
     }
@@ -62,7 +62,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         row.as_ref().map(decode_session).transpose()
     }
@@ -85,7 +85,7 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .bind(limit)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         row.as_ref()
             .map(|row| Ok((decode_session(row)?, row.try_get("key_attempts")?)))
@@ -99,7 +99,7 @@ impl Store {
              WHERE token_hash = $1 AND key_attempts > 0",
         )
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -115,7 +115,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(())
     }
@@ -131,7 +131,7 @@ impl Store {
         )
         .bind(state_hash)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

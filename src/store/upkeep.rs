@@ -53,7 +53,7 @@ impl Store {
             .bind(now)
             .bind(owner)
             .bind(until)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
@@ -69,7 +69,7 @@ impl Store {
             .bind(id.as_str())
             .bind(owner)
             .bind(next_work_at)
-            .execute(&self.pool)
+            .execute(&mut *self.connection().await?)
             .await?;
         Ok(())
     }
@@ -106,7 +106,7 @@ impl Store {
             .bind(now)
             .bind(expected)
             .bind(next_work_at)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
     }
@@ -130,7 +130,7 @@ impl Store {
         .bind(now)
         .bind(expected)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -155,7 +155,7 @@ impl Store {
         .bind(expected)
         .bind(error)
         .bind(retry_at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await?;
         Ok(row.map(|r| r.try_get("failures")).transpose()?)
     }
@@ -184,7 +184,7 @@ impl Store {
         .bind(record.last_error)
         .bind(record.next_work_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -215,7 +215,7 @@ impl Store {
             .bind(now)
             .bind(owner)
             .bind(until)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.connection().await?)
             .await?;
         rows.iter()
             .map(|row| {
@@ -231,7 +231,7 @@ impl Store {
             "SELECT MIN(next_work_at) AS oldest FROM connections WHERE next_work_at <= $1",
         )
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         let oldest: Option<i64> = row.try_get("oldest")?;
         Ok(oldest.map_or(0, |oldest| now - oldest))
@@ -249,7 +249,7 @@ impl Store {
         )
         .bind(now)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         // A session's status stays readable for a while after it can no longer
         // be used: a flow started in its last minute may still be finishing.
@@ -259,7 +259,7 @@ impl Store {
         )
         .bind(now - SESSION_STATUS_RETENTION_SECS)
         .bind(limit)
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await?;
         Ok(SweepCounts {
             consumed_flow_states: states.rows_affected(),
@@ -273,7 +273,7 @@ impl Store {
             "SELECT (SELECT COUNT(*) FROM consumed_flow_states) AS states,
                     (SELECT COUNT(*) FROM connect_sessions) AS sessions",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.connection().await?)
         .await?;
         Ok(vec![
             ("consumed_flow_states", row.try_get("states")?),
