@@ -54,6 +54,23 @@ impl AllowedHost {
         Self::parse(host_header).is_ok_and(|requested| self.admits(&requested))
     }
 
+    /// Whether `raw` is exactly this `host:port`, in any case: how browsers
+    /// send `Host`, so the usual request is let in without parsing it. A
+    /// `false` settles nothing; `matches` has the last word.
+    pub fn spelled_by(&self, raw: &str) -> bool {
+        let Some(port) = self.port else {
+            return false;
+        };
+        let Some((host, digits)) = raw.rsplit_once(':') else {
+            return false;
+        };
+        let canonical_digits = !digits.is_empty()
+            && digits.len() <= 5
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits.len() == 1 || !digits.starts_with('0'));
+        canonical_digits && digits.parse() == Ok(port) && host.eq_ignore_ascii_case(&self.host)
+    }
+
     /// As `matches`, for a `Host` parsed once to be held against several names.
     pub fn admits(&self, requested: &AllowedHost) -> bool {
         requested.host == self.host
@@ -68,6 +85,30 @@ impl AllowedHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exact_spelling_is_recognised_without_parsing_and_agrees_with_matches() {
+        let own = AllowedHost::of_addr("Connect.Example", 8080);
+        for (raw, spelled) in [
+            ("connect.example:8080", true),
+            ("CONNECT.example:8080", true),
+            ("connect.example:08080", false),
+            ("connect.example:+8080", false),
+            ("connect.example:80", false),
+            ("connect.example", false),
+            ("connect.example.:8080", false),
+            ("other.example:8080", false),
+            (":8080", false),
+        ] {
+            assert_eq!(own.spelled_by(raw), spelled, "{raw}");
+            if spelled {
+                assert!(own.matches(raw), "{raw}");
+            }
+        }
+        assert!(!AllowedHost::parse("any.example")
+            .unwrap()
+            .spelled_by("any.example:1"));
+    }
 
     #[test]
     fn allowed_hosts_match_host_headers() {

@@ -43,10 +43,13 @@ pub async fn only_own_hosts(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    let requested = host.and_then(|host| AllowedHost::parse(host).ok());
-    if requested
-        .is_some_and(|requested| state.browser_hosts.iter().any(|own| own.admits(&requested)))
-    {
+    let own = &state.browser_hosts;
+    let admitted = host.is_some_and(|host| {
+        own.iter().any(|name| name.spelled_by(host))
+            || AllowedHost::parse(host)
+                .is_ok_and(|asked| own.iter().any(|name| name.admits(&asked)))
+    });
+    if admitted {
         return next.run(request).await;
     }
     state.pages.message(
