@@ -34,21 +34,25 @@ impl EmailOctopusApi {
         self.base.host_str().unwrap_or("upstream")
     }
 
-    /// `base` joined with a relative path, keeping the base's own path.
-    pub fn url_for(&self, path: &str) -> String {
-        format!(
+    /// `base` joined with a relative path (keeping the base's own path) and
+    /// a query. Set on a copy of the parsed base rather than parsed whole
+    /// again: every proxied call makes one.
+    pub fn url_for(&self, path: &str, query: Option<&str>) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!(
             "{}/{}",
-            self.base.as_str().trim_end_matches('/'),
+            self.base.path().trim_end_matches('/'),
             path.trim_start_matches('/')
-        )
+        ));
+        url.set_query(query);
+        url
     }
 
     /// A key is good when `GET {API_BASE_URL}/lists` accepts it.
     pub async fn check_key(&self, key: &SecretString) -> Result<(), KeyCheckError> {
         let answer = self
             .http
-            .get(self.url_for("lists"))
-            .query(&[("limit", "1")])
+            .get(self.url_for("lists", Some("limit=1")))
             .bearer_auth(key.expose_secret())
             .send()
             .await
@@ -68,13 +72,7 @@ impl EmailOctopusApi {
         request: &ForwardRequest,
         credential: &SecretString,
     ) -> Result<reqwest::Response, OutboundError> {
-        let mut url = self.url_for(&request.path);
-        if let Some(query) = &request.query {
-            url.push('?');
-            url.push_str(query);
-        }
-        let url = Url::parse(&url)
-            .map_err(|e| OutboundError::Unreachable(format!("bad upstream URL: {e}")))?;
+        let url = self.url_for(&request.path, request.query.as_deref());
         Ok(self
             .http
             .request(request.method.clone(), url)
@@ -94,4 +92,48 @@ pub struct ForwardRequest {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_go_under_the_base_path_with_their_query() {
+        for (base, path, query, expected) in [
+            (
+                "http://api.example",
+                "lists",
+                None,
+                "http://api.example/lists",
+            ),
+            (
+                "http://api.example/",
+                "/lists",
+                Some("limit=1"),
+                "http://api.example/lists?limit=1",
+            ),
+            (
+                "https://api.example/v2",
+                "lists/a%2Fb/contacts",
+                None,
+                "https://api.example/v2/lists/a%2Fb/contacts",
+            ),
+            (
+                "https://api.example/v2/",
+                "lists",
+                Some("q=a%20b&x"),
+                "https://api.example/v2/lists?q=a%20b&x",
+            ),
+        ] {
+            let api = EmailOctopusApi::new(reqwest::Client::new(), Url::parse(base).unwrap());
+            let url = api.url_for(path, query);
+            assert_eq!(url.as_str(), expected);
+            assert_eq!(
+                Url::parse(expected).unwrap(),
+                url,
+                "as a parse would make it"
+            );
+        }
+    }
 }
