@@ -28,11 +28,8 @@ pub async fn finish(
     // a task of their own: a browser that goes away mid-exchange (a closed
     // tab, a client timeout) must not leave a grant alive at the provider
     // that nobody stored.
-    let work = tokio::spawn(settle(state.clone(), query.unwrap_or_default(), jar));
-    let (jar, flow) = match work.await {
-        Ok(done) => done,
-        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
-    };
+    let (jar, flow) =
+        super::run_to_completion(settle(state.clone(), query.unwrap_or_default(), jar)).await;
     let (target, result) = match flow {
         Ok(flow) => flow,
         Err(error) => return (jar, error).into_response(),

@@ -53,13 +53,23 @@ pub async fn save_api_key(
 ) -> Result<Response, PageError> {
     let Form(form) = form?;
     let session = session_of(query, form.session);
-    let saved = save(
-        &state,
-        &jar,
-        session.as_deref(),
-        &form.api_key,
-        &form.csrf_token,
-    )
+    // The check, its count against the link and the save run to completion:
+    // a browser that goes away mid-check (a closed tab, a client timeout)
+    // must not leave a try reserved that is never settled, nor a key the
+    // API accepted unsaved.
+    let saved = super::run_to_completion({
+        let (state, session) = (state.clone(), session.clone());
+        async move {
+            save(
+                &state,
+                &jar,
+                session.as_deref(),
+                &form.api_key,
+                &form.csrf_token,
+            )
+            .await
+        }
+    })
     .await;
     // A popup session's pages, errors too, tell the app's page how it went.
     let hash = session.as_deref().and_then(ConnectSessions::hash);

@@ -1,5 +1,7 @@
 //! API-key connections: checked at the API before anything is stored.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
@@ -10,6 +12,7 @@ on_both_backends!(
     an_api_key_is_checked_before_it_is_stored,
     the_page_form_saves_a_key_with_csrf,
     a_connect_link_allows_five_refused_keys_then_is_used_up,
+    a_key_sent_from_a_browser_that_leaves_mid_check_is_still_settled,
 );
 
 async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
@@ -105,6 +108,18 @@ pub(crate) async fn submit_key(
         .unwrap()
 }
 
+/// The connect page for `session`, as `browser` opens it.
+async fn connect_page(browser: &reqwest::Client, app: &TestApp, session: &str) -> String {
+    browser
+        .get(app.at(&format!("/?session={session}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The hidden `csrf_token` on the connect page.
 pub(crate) fn csrf_token(page: &str) -> String {
     page.split("name=\"csrf_token\" value=\"")
@@ -120,14 +135,7 @@ async fn the_page_form_saves_a_key_with_csrf(backend: Backend) {
     let (_provider, _db, app) = start(backend, &[]).await;
     let browser = app.browser();
     let session = app.session("paste").await;
-    let page = browser
-        .get(app.at(&format!("/?session={session}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = connect_page(&browser, &app, &session).await;
     assert!(page.contains("Use an API key instead"));
     let csrf = csrf_token(&page);
 
@@ -165,15 +173,7 @@ async fn a_connect_link_allows_five_refused_keys_then_is_used_up(backend: Backen
     let (provider, _db, app) = start(backend, &[]).await;
     let browser = app.browser();
     let session = app.session("guessed").await;
-    let page = browser
-        .get(app.at(&format!("/?session={session}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_token(&page);
+    let csrf = csrf_token(&connect_page(&browser, &app, &session).await);
     // An API that cannot answer does not count against the link.
     provider.set(|c| c.upstream_status = 503);
     let unanswered = submit_key(&browser, &app, "guess-0", &csrf, &session).await;
@@ -225,4 +225,35 @@ async fn a_connect_link_allows_five_refused_keys_then_is_used_up(backend: Backen
         metrics.contains("emailoctopus_connect_api_keys_refused_total 5"),
         "{metrics}"
     );
+}
+
+/// A browser that gives up while the API is still checking the key (a
+/// closed tab, a client timeout) does not cut the check short: the key the
+/// API accepts is saved and the link is spent, as if the browser had waited.
+async fn a_key_sent_from_a_browser_that_leaves_mid_check_is_still_settled(backend: Backend) {
+    let (provider, _db, app) = start(backend, &[]).await;
+    let browser = app.browser();
+    let session = app.session("left").await;
+    let csrf = csrf_token(&connect_page(&browser, &app, &session).await);
+    provider.set(|c| c.upstream_delay = Duration::from_millis(700));
+    let gave_up = browser
+        .post(app.at(&format!("/connect/api-key?session={session}")))
+        .form(&[("api_key", API_KEY), ("csrf_token", csrf.as_str())])
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+
+    let mut status = StatusCode::NOT_FOUND;
+    for _ in 0..300 {
+        status = app.admin().get("/connections/left").await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the accepted key was saved");
+    provider.set(|c| c.upstream_delay = Duration::ZERO);
+    let again = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
+    assert_eq!(again.status(), StatusCode::FORBIDDEN, "the link is spent");
 }

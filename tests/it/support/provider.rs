@@ -76,6 +76,8 @@ pub struct Control {
     /// Ignore the PKCE challenge (a provider that does not support PKCE).
     pub ignore_pkce: bool,
     pub upstream_status: u16,
+    /// How long the API's `/lists` (the key check) takes to answer.
+    pub upstream_delay: Duration,
     /// The API refuses every credential, even fresh ones.
     pub api_refuses_all: bool,
     counter: u64,
@@ -104,6 +106,7 @@ impl FakeProvider {
             iss: None,
             ignore_pkce: false,
             upstream_status: 200,
+            upstream_delay: Duration::ZERO,
             api_refuses_all: false,
             counter: 0,
             codes: HashMap::new(),
@@ -385,6 +388,8 @@ async fn lists(
     body: Bytes,
 ) -> Response {
     record(&control, &method, &uri, &headers, &body);
+    let delay = control.lock().unwrap().upstream_delay;
+    tokio::time::sleep(delay).await;
     let c = control.lock().unwrap();
     if c.upstream_status != 200 {
         return StatusCode::from_u16(c.upstream_status)
