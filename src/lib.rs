@@ -59,6 +59,8 @@ pub mod server;
 pub mod state;
 /// Persistence for SQLite and Postgres; SQL lives here only.
 pub mod store;
+/// Work that must finish once begun, whoever was waiting for it.
+mod task;
 /// The browser's routes and pages.
 pub mod web;
 /// Signed connection events to `WEBHOOK_URL`.

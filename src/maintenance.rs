@@ -131,12 +131,21 @@ impl Maintenance {
         };
         futures_util::stream::iter(claimed)
             .map(|id| {
+                // Each in a task of its own: a refresh the provider has
+                // answered is stored even if the loop stops meanwhile, and a
+                // panic costs this one connection's upkeep, not the loop.
                 let connections = Arc::clone(&self.connections);
+                let claimed = id.clone();
+                let upkeep = tokio::spawn(async move { connections.upkeep(&claimed).await });
                 async move {
-                    match connections.upkeep(id.clone()).await {
-                        Ok(outcome) => outcome,
-                        Err(error) => {
+                    match upkeep.await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(error)) => {
                             tracing::warn!(connection = %id, %error, "upkeep failed");
+                            UpkeepOutcome::Skipped
+                        }
+                        Err(_panicked) => {
+                            tracing::error!(connection = %id, "the upkeep of a connection panicked");
                             UpkeepOutcome::Skipped
                         }
                     }

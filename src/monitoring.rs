@@ -44,8 +44,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    // At most a few seconds old and shared by every scrape: scrapes, however
-    // many and however often, cannot load the database.
+    // Counted now, one count at a time (see `Overview::counts`).
     let counts = state.connections.overview().counts().await?;
     state.metrics.table_rows(&counts.swept_tables);
     let by_status: Vec<(&'static str, i64)> =

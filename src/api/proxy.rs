@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -22,7 +22,7 @@ use super::connections::connection_id;
 use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
 use super::proxy_path;
-use crate::checked::{ConnectionId, ConnectionKind};
+use crate::checked::ConnectionId;
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
 use crate::server;
@@ -129,29 +129,16 @@ async fn call_upstream(
     request: &ForwardRequest,
 ) -> Result<reqwest::Response, ApiError> {
     let credential = state.connections.fresh_credential(id).await?;
-    let mut answer = state.api.forward(request, &credential.secret).await?;
-    // A refused API key needs a person at once; a refresh cannot fix it.
-    let refused = matches!(
-        answer.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    );
-    if refused && credential.kind == ConnectionKind::ApiKey {
-        state
-            .connections
-            .api_key_refused(id, credential.version)
-            .await?;
+    let answer = state.api.forward(request, &credential.secret).await?;
+    // Once: the connection's rules say whether a refusal is worth a retry.
+    match state
+        .connections
+        .after_api_answer(id, &credential, answer.status())
+        .await?
+    {
+        Some(renewed) => Ok(state.api.forward(request, &renewed.secret).await?),
+        None => Ok(answer),
     }
-    // Once, and only for an OAuth token.
-    if answer.status() == StatusCode::UNAUTHORIZED && credential.kind == ConnectionKind::Oauth {
-        if let Some(renewed) = state
-            .connections
-            .refresh_after_rejection(id, credential.version)
-            .await?
-        {
-            answer = state.api.forward(request, &renewed.secret).await?;
-        }
-    }
-    Ok(answer)
 }
 
 /// `/connections/{id}/api/{rest}` → (`id`, `rest`), both still percent-encoded.

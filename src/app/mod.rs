@@ -16,7 +16,7 @@ use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connect_sessions::ConnectSessions;
-use crate::connections::{Connections, CredentialError};
+use crate::connections::{Connections, ConnectionsParts, CredentialError};
 use crate::crypto::{Purpose, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::maintenance::Maintenance;
@@ -127,18 +127,18 @@ impl App {
         let webhooks = Webhooks::new(config.webhook.clone(), http.clone(), clock.clone());
         let lock_wait = config.provider_timeout + Duration::from_secs(5);
         let refresh_slots = refresh_slots(&database_url, config.storage.pool.max_connections);
-        let connections = Connections::new(
-            store.clone(),
-            config.storage.keys.sealer(Purpose::Credentials),
-            clock.clone(),
-            provider.clone(),
-            api.clone(),
-            webhooks.clone(),
-            metrics.clone(),
+        let connections = Connections::new(ConnectionsParts {
+            store: store.clone(),
+            keys: config.storage.keys.sealer(Purpose::Credentials),
+            clock: clock.clone(),
+            provider: provider.clone(),
+            api: api.clone(),
+            webhooks: webhooks.clone(),
+            metrics: metrics.clone(),
             lock_wait,
-            config.maintenance,
+            upkeep: config.maintenance,
             refresh_slots,
-        );
+        });
         let connections = Arc::new(connections);
         let maintenance = Arc::new(Maintenance::new(
             store.clone(),

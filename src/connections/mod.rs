@@ -1,36 +1,63 @@
 //! The credential rules, once. Every caller (the callback, the API-key form,
-//! the backend API, the proxy) goes through here to store, open, refresh or
-//! delete a connection's credential.
+//! the backend API, the proxy, the background upkeep) goes through here to
+//! store, open, refresh, check or delete a connection's credential.
+//!
+//! `Connections` is a thin front over owned parts: the stored credentials
+//! (`credentials.rs`), the refresher (`refresher.rs`), the key checker
+//! (`key_checker.rs`), the revoker (`revoker.rs`) and the schedule
+//! (`schedule.rs`); the upkeep of one claimed connection (`upkeep.rs`) and
+//! what an API's refusal does (`refusals.rs`) use them together.
+//!
+//! How writes are kept apart, in one paragraph: every write of a row names
+//! the generation it read and changes nothing if the row has moved on
+//! (compare-and-swap in the store), so no process ever overwrites a change
+//! it has not seen; a save (a connect, a reconnect) waits for nothing else,
+//! so it wins over a refresh in flight. Within this process, a refresh and
+//! the upkeep of a connection take its turn (`turns.rs`), so callers that
+//! want the same refresh wait for one provider call. Across processes, a
+//! refresh also holds a lease on the row, so one process calls the provider
+//! and the others read its result. Refreshes at the provider at once are
+//! bounded by a few slots, so a slow provider cannot take every pooled
+//! database connection. Nothing is cached: each use reads the row, so a
+//! credential deleted or replaced on another instance is never served.
 
-mod cache;
+mod credentials;
+mod key_checker;
 mod overview;
-mod refresh;
 mod refresh_outcome;
+mod refresher;
+mod refusals;
 mod rekey;
-mod replace;
+mod revoker;
 mod schedule;
 mod sealing;
+mod turns;
 mod upkeep;
 
-pub use overview::{Counts, Overview, COUNTS_TTL_SECS};
+pub use overview::{Counts, Overview};
 pub use rekey::{rekey, RekeyReport};
 pub use sealing::{aad, Field};
 pub use upkeep::{KeyHealth, UpkeepOutcome};
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+
+use credentials::CredentialStore;
+use key_checker::KeyChecker;
+use refresher::{Refresher, RefresherParts};
+use schedule::Schedule;
 
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::{Clock, UnixTime};
 use crate::config::MaintenanceSettings;
 use crate::crypto::{CryptoError, Sealer};
-use crate::emailoctopus_api::{EmailOctopusApi, KeyCheckError};
+use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
-use crate::oauth::{OAuthError, ProviderClient, RevocableToken, TokenSet};
-use crate::store::{ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
+use crate::oauth::{OAuthError, ProviderClient, TokenSet};
+use crate::store::{ConnectionRow, Generation, SealedCredential, Store, StoreError, Upkeep};
+use crate::task::run_to_completion;
 use crate::webhooks::{Event, Webhooks};
 
 /// An access token is refreshed when it expires within this many seconds
@@ -61,7 +88,7 @@ pub struct Credential {
     pub token_type: String,
     pub expires_at: Option<UnixTime>,
     /// The generation this was opened from: tells whether a later read is newer.
-    pub version: i64,
+    pub generation: Generation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,70 +125,56 @@ pub enum RevocationOutcome {
     Failed(String),
 }
 
+/// Everything a connection's credential goes through. Cheap parts, shared
+/// behind the one `Arc` the application state holds.
 pub struct Connections {
-    store: Store,
-    /// Seals credentials (the key ring's credentials subkeys).
-    keys: Sealer,
-    clock: Clock,
-    /// `None` in API-key mode: OAuth connections left from an earlier run
-    /// are served until they expire, and cannot be refreshed.
-    provider: Option<Arc<ProviderClient>>,
-    api: EmailOctopusApi,
-    webhooks: Webhooks,
-    metrics: Metrics,
-    /// How long a caller waits for another caller's refresh of the same
-    /// connection; also how long a refresh lease lasts past its start.
-    lock_wait: Duration,
-    /// Refresh-ahead margin, idle refresh, key checks, failure webhook.
-    upkeep: MaintenanceSettings,
-    /// Names this process's refresh leases.
-    owner: String,
-    /// Refreshes at the provider at once from this process: fewer than the
-    /// pool has connections, so slow providers never crowd out other work.
-    refresh_slots: tokio::sync::Semaphore,
-    /// One async mutex per connection being refreshed in this process.
-    refreshing: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
-    /// When a refresh was last forced by an upstream 401, per connection.
-    forced_at: Mutex<HashMap<ConnectionId, UnixTime>>,
-    /// Opened credentials, kept for a moment (see `cache.rs`).
-    opened: Mutex<HashMap<ConnectionId, cache::Opened>>,
+    credentials: CredentialStore,
+    refresher: Refresher,
+    keys: KeyChecker,
     /// Whether the database answers, and how many rows it holds.
     overview: Overview,
-    /// Credential writes to one connection take turns (see `replace.rs`).
-    write_turns: replace::WriteTurns,
+}
+
+/// What `Connections` is made of.
+pub struct ConnectionsParts {
+    pub store: Store,
+    /// Seals credentials (the key ring's credentials subkeys).
+    pub keys: Sealer,
+    pub clock: Clock,
+    /// `None` in API-key mode.
+    pub provider: Option<Arc<ProviderClient>>,
+    pub api: EmailOctopusApi,
+    pub webhooks: Webhooks,
+    pub metrics: Metrics,
+    /// How long a caller waits for another caller's refresh of the same
+    /// connection (also a refresh lease's length, and a key check's limit).
+    pub lock_wait: Duration,
+    /// Refresh-ahead margin, idle refresh, key checks, failure webhook.
+    pub upkeep: MaintenanceSettings,
+    /// Refreshes at the provider at once from this process.
+    pub refresh_slots: usize,
 }
 
 impl Connections {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Store,
-        keys: Sealer,
-        clock: Clock,
-        provider: Option<Arc<ProviderClient>>,
-        api: EmailOctopusApi,
-        webhooks: Webhooks,
-        metrics: Metrics,
-        lock_wait: Duration,
-        upkeep: MaintenanceSettings,
-        refresh_slots: usize,
-    ) -> Self {
+    pub fn new(parts: ConnectionsParts) -> Self {
+        let credentials =
+            CredentialStore::new(parts.store.clone(), parts.keys, parts.clock.clone());
+        let refresher = Refresher::new(
+            credentials.clone(),
+            RefresherParts {
+                provider: parts.provider,
+                schedule: Schedule(parts.upkeep),
+                metrics: parts.metrics.clone(),
+                webhooks: parts.webhooks,
+                lock_wait: parts.lock_wait,
+                slots: parts.refresh_slots,
+            },
+        );
         Self {
-            overview: Overview::new(store.clone(), clock.clone()),
-            store,
-            keys,
-            clock,
-            provider,
-            api,
-            webhooks,
-            metrics,
-            lock_wait,
-            upkeep,
-            owner: crate::crypto::random_token(),
-            refresh_slots: tokio::sync::Semaphore::new(refresh_slots.max(1)),
-            refreshing: Mutex::new(HashMap::new()),
-            forced_at: Mutex::new(HashMap::new()),
-            opened: Mutex::new(HashMap::new()),
-            write_turns: replace::WriteTurns::default(),
+            overview: Overview::new(parts.store),
+            keys: KeyChecker::new(parts.api, parts.metrics, parts.lock_wait),
+            credentials,
+            refresher,
         }
     }
 
@@ -173,11 +186,12 @@ impl Connections {
     /// Closes the database's pool, which every part holding the store
     /// shares: at shutdown, once nothing uses it any more.
     pub async fn close(&self) {
-        self.store.close().await;
+        self.credentials.store.close().await;
     }
 
     pub async fn get(&self, id: &ConnectionId) -> Result<Option<Connection>, CredentialError> {
         Ok(self
+            .credentials
             .store
             .get_connection(id)
             .await?
@@ -185,16 +199,9 @@ impl Connections {
             .map(Connection::from))
     }
 
-    /// The stored row, or `NotFound`.
-    async fn stored(&self, id: &ConnectionId) -> Result<ConnectionRow, CredentialError> {
-        self.store
-            .get_connection(id)
-            .await?
-            .ok_or(CredentialError::NotFound)
-    }
-
     pub async fn list(&self) -> Result<Vec<Connection>, CredentialError> {
         Ok(self
+            .credentials
             .store
             .list_connections()
             .await?
@@ -203,28 +210,38 @@ impl Connections {
             .collect())
     }
 
+    /// A credential good for at least the refresh margin, refreshing first if needed.
+    pub async fn fresh_credential(&self, id: &ConnectionId) -> Result<Credential, CredentialError> {
+        self.refresher.fresh(id).await
+    }
+
+    /// Refreshes now on the backend's request.
+    pub async fn refresh_now(&self, id: &ConnectionId) -> Result<Credential, CredentialError> {
+        self.refresher.refresh_now(id).await
+    }
+
     /// Stores the tokens of a finished authorization. A reconnect replaces
     /// the old grant, which is revoked at the provider (when it can be).
     pub async fn save_oauth(
-        self: &Arc<Self>,
+        &self,
         id: &ConnectionId,
         tokens: TokenSet,
         requested_scopes: &[String],
     ) -> Result<Connection, CredentialError> {
-        let credential = self.seal_tokens(id, &tokens, requested_scopes.to_vec());
-        let now = self.clock.now();
+        let credential = self
+            .credentials
+            .seal_tokens(id, &tokens, requested_scopes.to_vec());
+        let now = self.credentials.clock.now();
         let upkeep = Upkeep {
-            next_work_at: self.refresh_ahead_at(&credential, now),
+            next_work_at: self.refresher.schedule.refresh_ahead_at(&credential, now),
             checked_at: None,
         };
-        let row = self.replace(id, &credential, upkeep).await?;
-        log_connected(&row);
-        Ok(Connection::from(&row))
+        self.save(id, &credential, upkeep).await
     }
 
     /// Checks the key at the API, then stores it. Nothing is stored unless the API accepted it.
     pub async fn save_api_key(
-        self: &Arc<Self>,
+        &self,
         id: &ConnectionId,
         key: SecretString,
     ) -> Result<Connection, CredentialError> {
@@ -232,51 +249,49 @@ impl Connections {
         self.store_api_key(id, &key).await
     }
 
-    /// Asks the API whether it accepts `key` (`GET {API_BASE_URL}/lists`).
-    /// The whole check is bounded (the API client only bounds each read), so
-    /// an API that trickles its answer cannot hold a form, a backend call or
-    /// an upkeep batch.
+    /// Asks the API whether it accepts `key`, within a bounded time.
     pub async fn check_api_key(&self, key: &SecretString) -> Result<(), CredentialError> {
-        let checked = tokio::time::timeout(self.lock_wait, self.api.check_key(key))
-            .await
-            .map_err(|_| {
-                CredentialError::KeyCheckFailed("the API did not answer in time".into())
-            })?;
-        checked.map_err(|e| match e {
-            KeyCheckError::Refused(_) => {
-                self.metrics.api_key_refused();
-                CredentialError::KeyRefused
-            }
-            other => CredentialError::KeyCheckFailed(other.to_string()),
-        })
+        self.keys.check(key).await
     }
 
     /// Stores a key the API has accepted (see `check_api_key`).
     pub async fn store_api_key(
-        self: &Arc<Self>,
+        &self,
         id: &ConnectionId,
         key: &SecretString,
     ) -> Result<Connection, CredentialError> {
-        let credential = SealedCredential {
-            kind: ConnectionKind::ApiKey,
-            scopes: Vec::new(),
-            token_type: "Bearer".into(),
-            sealed_access_token: sealing::seal_field(
-                &self.keys,
-                id,
-                Field::Access,
-                key.expose_secret().as_bytes(),
-            ),
-            sealed_refresh_token: None,
-            expires_at: None,
-        };
-        let now = self.clock.now();
+        let credential = self.credentials.seal_api_key(id, key);
+        let now = self.credentials.clock.now();
         let upkeep = Upkeep {
-            next_work_at: Some(self.next_key_check(now)),
+            next_work_at: Some(self.refresher.schedule.next_key_check(now)),
             checked_at: Some(now),
         };
-        let row = self.replace(id, &credential, upkeep).await?;
-        log_connected(&row);
+        self.save(id, &credential, upkeep).await
+    }
+
+    /// Stores `credential` as the connection's, connected. A replaced OAuth
+    /// grant is revoked in the background; a connection that needed a person
+    /// and is connected again is announced as recovered.
+    async fn save(
+        &self,
+        id: &ConnectionId,
+        credential: &SealedCredential,
+        upkeep: Upkeep,
+    ) -> Result<Connection, CredentialError> {
+        let (row, replaced) = self.credentials.replace(id, credential, upkeep).await?;
+        let webhooks = &self.refresher.webhooks;
+        webhooks.emit(Event::Created, id, row.kind);
+        match replaced {
+            None => tracing::info!(connection = %id, kind = row.kind.as_str(), "connected"),
+            Some(old) => {
+                tracing::info!(connection = %id, kind = row.kind.as_str(), "reconnected");
+                if old.status == ConnectionStatus::NeedsReauth {
+                    tracing::info!(connection = %id, kind = row.kind.as_str(), "connection recovered: connected again");
+                    webhooks.emit(Event::Recovered, id, row.kind);
+                }
+                self.refresher.revoker.revoke_replaced(old);
+            }
+        }
         Ok(Connection::from(&row))
     }
 
@@ -284,105 +299,38 @@ impl Connections {
     /// revocation endpoint is configured (RFC 7009). The row is deleted even
     /// when revocation fails; the outcome says so. `None` if there was none.
     /// A refresh in flight meanwhile loses its write and revokes what it got.
-    /// Deletes the connection and revokes its grant, in a task of its own:
-    /// a caller that gives up mid-revocation must not leave a grant alive at
-    /// the provider for a connection that is gone.
+    /// It runs to completion: a caller that gives up mid-revocation must not
+    /// leave a grant alive at the provider for a connection that is gone.
     pub async fn delete(
-        self: &Arc<Self>,
-        id: &ConnectionId,
-    ) -> Result<Option<RevocationOutcome>, CredentialError> {
-        let (this, id) = (Arc::clone(self), id.clone());
-        match tokio::spawn(async move { this.delete_now(&id).await }).await {
-            Ok(done) => done,
-            Err(failed) => std::panic::resume_unwind(failed.into_panic()),
-        }
-    }
-
-    async fn delete_now(
         &self,
         id: &ConnectionId,
     ) -> Result<Option<RevocationOutcome>, CredentialError> {
-        let row = self.store.delete_connection(id).await;
-        self.forget(id);
-        let Some(row) = row? else { return Ok(None) };
-        self.webhooks.emit(Event::Deleted, id, row.kind);
-        let revocation = self.revoke(&row).await;
-        match &revocation {
-            RevocationOutcome::Failed(reason) => {
-                tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation")
-            }
-            RevocationOutcome::Revoked => {
-                tracing::info!(connection = %id, "deleted and revoked at the provider")
-            }
-            RevocationOutcome::NotConfigured | RevocationOutcome::NotApplicable => {
-                tracing::info!(connection = %id, kind = row.kind.as_str(), "deleted")
-            }
-        }
-        Ok(Some(revocation))
-    }
-
-    /// Revokes, in the background, tokens the provider gave that nobody will
-    /// hold (a refresh that lost to a reconnect or delete): the refresh
-    /// token if there is a new one, and the access token.
-    fn revoke_unsaved(&self, id: &ConnectionId, tokens: TokenSet) {
-        let Some(provider) = self.provider.as_ref().filter(|p| p.can_revoke()) else {
-            return;
-        };
-        let provider = Arc::clone(provider);
-        let id = id.clone();
-        tokio::spawn(async move {
-            let unsaved = tokens
-                .refresh_token
-                .map(RevocableToken::Refresh)
-                .into_iter()
-                .chain([RevocableToken::Access(tokens.access_token)]);
-            for token in unsaved {
-                if let Err(error) = provider.revoke(token).await {
-                    tracing::warn!(connection = %id, %error, "could not revoke tokens from a refresh that lost a race");
+        let (store, refresher, id) = (
+            self.credentials.store.clone(),
+            self.refresher.clone(),
+            id.clone(),
+        );
+        run_to_completion(async move {
+            let Some(row) = store.delete_connection(&id).await? else {
+                return Ok(None);
+            };
+            refresher.webhooks.emit(Event::Deleted, &id, row.kind);
+            let revocation = refresher.revoker.revoke(&row).await;
+            match &revocation {
+                RevocationOutcome::Failed(reason) => {
+                    tracing::warn!(connection = %id, %reason, "deleted locally, but the provider did not confirm revocation")
+                }
+                RevocationOutcome::Revoked => {
+                    tracing::info!(connection = %id, "deleted and revoked at the provider")
+                }
+                RevocationOutcome::NotConfigured | RevocationOutcome::NotApplicable => {
+                    tracing::info!(connection = %id, kind = row.kind.as_str(), "deleted")
                 }
             }
-        });
+            Ok(Some(revocation))
+        })
+        .await
     }
-
-    /// Whether an OAuth grant can be revoked at the provider.
-    fn can_revoke(&self) -> bool {
-        self.provider.as_ref().is_some_and(|p| p.can_revoke())
-    }
-
-    async fn revoke(&self, row: &ConnectionRow) -> RevocationOutcome {
-        if row.kind == ConnectionKind::ApiKey {
-            return RevocationOutcome::NotApplicable;
-        }
-        let Some(provider) = self.provider.as_ref().filter(|p| p.can_revoke()) else {
-            return RevocationOutcome::NotConfigured;
-        };
-        let token = match &row.sealed_refresh_token {
-            Some(sealed) => self
-                .open(&row.id, Field::Refresh, sealed)
-                .map(RevocableToken::Refresh),
-            None => self
-                .open(&row.id, Field::Access, &row.sealed_access_token)
-                .map(RevocableToken::Access),
-        };
-        let result = match token {
-            Ok(token) => provider.revoke(token).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
-            Ok(()) => RevocationOutcome::Revoked,
-            Err(reason) => RevocationOutcome::Failed(reason),
-        }
-    }
-}
-
-/// One line per connect: a first one, or a reconnect that replaced a credential.
-fn log_connected(row: &ConnectionRow) {
-    let what = if row.created_at == row.updated_at {
-        "connected"
-    } else {
-        "reconnected"
-    };
-    tracing::info!(connection = %row.id, kind = row.kind.as_str(), "{what}");
 }
 
 impl From<&ConnectionRow> for Connection {

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use super::{Connections, Credential, CredentialError};
+use super::refresher::Refresher;
+use super::schedule::Schedule;
+use super::{Credential, CredentialError};
 use crate::checked::ConnectionId;
 use crate::clock::UnixTime;
 use crate::oauth::{OAuthError, TokenSet};
-use crate::store::{ConnectionRow, SealedCredential};
+use crate::store::{ConnectionRow, Generation, SealedCredential};
 use crate::webhooks::Event;
 
 /// Attempts to store a refresh answer before giving up on it.
@@ -17,7 +19,7 @@ const SAVE_ATTEMPTS: u32 = 3;
 /// `last_error` and the webhook's reason when the provider refuses a refresh.
 const REFRESH_REJECTED: &str = "refresh_rejected";
 
-impl Connections {
+impl Refresher {
     /// Stores the provider's answer before anyone is handed the new access
     /// token, so a rotated refresh token is never lost. When a reconnect or
     /// delete won meanwhile, the tokens just given are revoked (nobody
@@ -29,8 +31,12 @@ impl Connections {
     ) -> Result<Credential, CredentialError> {
         self.metrics.refresh("ok");
         let id = &row.id;
-        let sealed = self.seal_tokens(id, &tokens, row.scopes.clone());
-        let next = self.ahead_due_at(sealed.expires_at, self.clock.now(), true);
+        let sealed = self
+            .credentials
+            .seal_tokens(id, &tokens, row.scopes.clone());
+        let next =
+            self.schedule
+                .ahead_due_at(sealed.expires_at, self.credentials.clock.now(), true);
         match self
             .save_refreshed(id, &sealed, row.generation, next)
             .await?
@@ -39,12 +45,12 @@ impl Connections {
                 if row.failures > 0 || row.last_error.is_some() {
                     tracing::info!(connection = %id, "refresh works again");
                 }
-                self.usable(&saved)
+                self.credentials.usable(&saved)
             }
             None => {
                 tracing::info!(connection = %id, "a reconnect or delete won over this refresh; revoking what it was given");
-                self.revoke_unsaved(id, tokens);
-                self.usable(&self.stored(id).await?)
+                self.revoker.revoke_unsaved(id, tokens);
+                self.credentials.usable(&self.credentials.row(id).await?)
             }
         }
     }
@@ -58,11 +64,17 @@ impl Connections {
         self.metrics.refresh("invalid_grant");
         let id = &row.id;
         let marked = self
+            .credentials
             .store
-            .mark_needs_reauth(id, row.generation, REFRESH_REJECTED, self.clock.now())
+            .mark_needs_reauth(
+                id,
+                row.generation,
+                REFRESH_REJECTED,
+                self.credentials.clock.now(),
+            )
             .await?;
         if !marked {
-            return self.usable(&self.stored(id).await?);
+            return self.credentials.usable(&self.credentials.row(id).await?);
         }
         tracing::info!(connection = %id, reason = REFRESH_REJECTED, "connection needs re-authorization");
         self.webhooks
@@ -83,18 +95,19 @@ impl Connections {
             OAuthError::Failed(_) => ("failed", "provider_unavailable"),
         };
         self.metrics.refresh(outcome);
-        let now = self.clock.now();
+        let now = self.credentials.clock.now();
         let recorded = self
+            .credentials
             .store
             .record_refresh_failure(
                 &row.id,
                 row.generation,
                 category,
-                Self::retry_at(now, row.failures + 1),
+                Schedule::retry_at(now, row.failures + 1),
             )
             .await;
         match recorded {
-            Ok(Some(failures)) if failures == i64::from(self.upkeep.failing_after) => {
+            Ok(Some(failures)) if failures == i64::from(self.schedule.0.failing_after) => {
                 tracing::warn!(connection = %row.id, failures, last_error = category, "refresh keeps failing");
                 self.webhooks.emit(Event::RefreshFailing, &row.id, row.kind);
             }
@@ -112,14 +125,15 @@ impl Connections {
         &self,
         id: &ConnectionId,
         sealed: &SealedCredential,
-        seen: i64,
+        seen: Generation,
         next_work_at: Option<UnixTime>,
     ) -> Result<Option<ConnectionRow>, CredentialError> {
         let mut attempt = 1;
         loop {
             match self
+                .credentials
                 .store
-                .save_refreshed(id, sealed, seen, next_work_at, self.clock.now())
+                .save_refreshed(id, sealed, seen, next_work_at, self.credentials.clock.now())
                 .await
             {
                 Ok(saved) => return Ok(saved),

@@ -5,9 +5,10 @@
 
 use rand::Rng;
 
-use super::{Connections, REFRESH_MARGIN_SECS};
+use super::REFRESH_MARGIN_SECS;
 use crate::checked::ConnectionKind;
 use crate::clock::UnixTime;
+use crate::config::MaintenanceSettings;
 use crate::store::{ConnectionRow, SealedCredential};
 
 /// Transient refresh failures are retried after this long, doubling per
@@ -20,11 +21,15 @@ fn margin_for(lifetime: i64, margin: i64) -> i64 {
     margin.min(lifetime / 2).max(0)
 }
 
-impl Connections {
+/// The margins and intervals of the upkeep's settings.
+#[derive(Clone, Copy)]
+pub(super) struct Schedule(pub(super) MaintenanceSettings);
+
+impl Schedule {
     /// When a caller would find the row's access token due (never for an API
     /// key or a token without an expiry). The lifetime counts from the
     /// token's issue, which is the row's last credential write.
-    pub(super) fn due_at(&self, row: &ConnectionRow) -> Option<UnixTime> {
+    pub(super) fn due_at(self, row: &ConnectionRow) -> Option<UnixTime> {
         if row.kind != ConnectionKind::Oauth {
             return None;
         }
@@ -37,7 +42,7 @@ impl Connections {
     /// every half of the provider's idle refresh-token expiry. Never without
     /// a refresh token.
     pub(super) fn ahead_due_at(
-        &self,
+        self,
         expires_at: Option<UnixTime>,
         issued_at: UnixTime,
         refreshable: bool,
@@ -45,8 +50,8 @@ impl Connections {
         if !refreshable {
             return None;
         }
-        let idle = issued_at + self.upkeep.idle_refresh_every.as_secs() as i64;
-        let ahead = self.upkeep.refresh_ahead.as_secs() as i64;
+        let idle = issued_at + self.0.idle_refresh_every.as_secs() as i64;
+        let ahead = self.0.refresh_ahead.as_secs() as i64;
         Some(expires_at.map_or(idle, |expires_at| {
             (expires_at - margin_for(expires_at - issued_at, ahead)).min(idle)
         }))
@@ -54,7 +59,7 @@ impl Connections {
 
     /// `ahead_due_at` for a credential about to be stored.
     pub(super) fn refresh_ahead_at(
-        &self,
+        self,
         credential: &SealedCredential,
         issued_at: UnixTime,
     ) -> Option<UnixTime> {
@@ -66,7 +71,7 @@ impl Connections {
     }
 
     /// `ahead_due_at` for a stored row.
-    pub(super) fn row_ahead_due_at(&self, row: &ConnectionRow) -> Option<UnixTime> {
+    pub(super) fn row_ahead_due_at(self, row: &ConnectionRow) -> Option<UnixTime> {
         self.ahead_due_at(
             row.expires_at,
             row.updated_at,
@@ -77,8 +82,8 @@ impl Connections {
     /// The next check of an API key: one interval on, plus up to a tenth
     /// more, so keys saved together are not all checked together (and a key
     /// is never checked twice within one interval).
-    pub(super) fn next_key_check(&self, now: UnixTime) -> UnixTime {
-        let every = self.upkeep.api_key_check_every.as_secs() as i64;
+    pub(super) fn next_key_check(self, now: UnixTime) -> UnixTime {
+        let every = self.0.api_key_check_every.as_secs() as i64;
         let spread = every / 10;
         now + every + rand::thread_rng().gen_range(0..=spread)
     }

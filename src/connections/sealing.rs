@@ -4,11 +4,11 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Connections, Credential, CredentialError};
-use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionKind};
+use crate::clock::UnixTime;
 use crate::crypto::{CryptoError, Sealer};
 use crate::oauth::TokenSet;
-use crate::store::{ConnectionRow, SealedCredential};
+use crate::store::SealedCredential;
 
 /// Ten years: longer lifetimes are taken as this.
 const MAX_LIFETIME_SECS: i64 = 10 * 366 * 24 * 60 * 60;
@@ -51,61 +51,64 @@ pub(super) fn open_field(
     keys.open(sealed, &aad(id, field))
 }
 
-impl Connections {
-    /// Opens the row's credential, refusing one the provider has withdrawn.
-    pub(super) fn usable(&self, row: &ConnectionRow) -> Result<Credential, CredentialError> {
-        if row.status == ConnectionStatus::NeedsReauth {
-            return Err(CredentialError::NeedsReauth);
-        }
-        Ok(Credential {
-            kind: row.kind,
-            secret: self.open(&row.id, Field::Access, &row.sealed_access_token)?,
-            token_type: row.token_type.clone(),
-            expires_at: row.expires_at,
-            version: row.generation,
-        })
-    }
+/// `id`'s `field` opened as text: a secret that will not print.
+pub(super) fn open_secret(
+    keys: &Sealer,
+    id: &ConnectionId,
+    field: Field,
+    sealed: &[u8],
+) -> Result<SecretString, CryptoError> {
+    let bytes = open_field(keys, id, field, sealed)?;
+    String::from_utf8(bytes)
+        .map(SecretString::from)
+        .map_err(|_| CryptoError::Forged)
+}
 
-    pub(super) fn seal_tokens(
-        &self,
-        id: &ConnectionId,
-        tokens: &TokenSet,
-        requested_scopes: Vec<String>,
-    ) -> SealedCredential {
-        let now = self.clock.now();
-        SealedCredential {
-            kind: ConnectionKind::Oauth,
-            scopes: tokens.scopes.clone().unwrap_or(requested_scopes),
-            token_type: tokens.token_type.clone(),
-            sealed_access_token: seal_field(
-                &self.keys,
-                id,
-                Field::Access,
-                tokens.access_token.expose_secret().as_bytes(),
-            ),
-            sealed_refresh_token: tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| seal_field(&self.keys, id, Field::Refresh, t.expose_secret().as_bytes())),
-            // Clamped: a provider's absurd lifetime must still give a time
-            // RFC 3339 can write, and a tiny one must not cause a refresh storm.
-            expires_at: tokens.expires_in.map(|d| {
-                now + i64::try_from(d.as_secs())
-                    .unwrap_or(i64::MAX)
-                    .clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)
-            }),
-        }
+/// The tokens of a finished authorization or a refresh, sealed for `id`.
+/// A lifetime is counted from `now`.
+pub(super) fn seal_tokens(
+    keys: &Sealer,
+    id: &ConnectionId,
+    tokens: &TokenSet,
+    requested_scopes: Vec<String>,
+    now: UnixTime,
+) -> SealedCredential {
+    SealedCredential {
+        kind: ConnectionKind::Oauth,
+        scopes: tokens.scopes.clone().unwrap_or(requested_scopes),
+        token_type: tokens.token_type.clone(),
+        sealed_access_token: seal_field(
+            keys,
+            id,
+            Field::Access,
+            tokens.access_token.expose_secret().as_bytes(),
+        ),
+        sealed_refresh_token: tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| seal_field(keys, id, Field::Refresh, t.expose_secret().as_bytes())),
+        // Clamped: a provider's absurd lifetime must still give a time
+        // RFC 3339 can write, and a tiny one must not cause a refresh storm.
+        expires_at: tokens.expires_in.map(|d| {
+            now + i64::try_from(d.as_secs())
+                .unwrap_or(i64::MAX)
+                .clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)
+        }),
     }
+}
 
-    pub(super) fn open(
-        &self,
-        id: &ConnectionId,
-        field: Field,
-        sealed: &[u8],
-    ) -> Result<SecretString, CredentialError> {
-        let bytes = open_field(&self.keys, id, field, sealed)?;
-        String::from_utf8(bytes)
-            .map(SecretString::from)
-            .map_err(|_| CredentialError::Sealed(CryptoError::Forged))
+/// An API key the API has accepted, sealed for `id`.
+pub(super) fn seal_api_key(
+    keys: &Sealer,
+    id: &ConnectionId,
+    key: &SecretString,
+) -> SealedCredential {
+    SealedCredential {
+        kind: ConnectionKind::ApiKey,
+        scopes: Vec::new(),
+        token_type: "Bearer".into(),
+        sealed_access_token: seal_field(keys, id, Field::Access, key.expose_secret().as_bytes()),
+        sealed_refresh_token: None,
+        expires_at: None,
     }
 }

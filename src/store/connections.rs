@@ -5,7 +5,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
-use super::{corrupt, ConnectionRow, SealedCredential, Store, StoreError, Upkeep};
+use super::{corrupt, ConnectionRow, Generation, SealedCredential, Store, StoreError, Upkeep};
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
 
@@ -98,7 +98,7 @@ impl Store {
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
-        expected: i64,
+        expected: Generation,
         upkeep: &Upkeep,
         now: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -114,7 +114,7 @@ impl Store {
             .bind(now)
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
-            .bind(expected)
+            .bind(expected.0)
             .fetch_optional(&mut *self.connection().await?)
             .await?;
         row.as_ref().map(decode_connection).transpose()
@@ -141,7 +141,7 @@ impl Store {
     pub async fn reseal_connection(
         &self,
         id: &ConnectionId,
-        expected: i64,
+        expected: Generation,
         access: &[u8],
         refresh: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
@@ -149,7 +149,7 @@ impl Store {
             "UPDATE connections SET access_token = $3, refresh_token = $4 WHERE id = $1 AND generation = $2",
         )
         .bind(id.as_str())
-        .bind(expected)
+        .bind(expected.0)
         .bind(access)
         .bind(refresh)
         .execute(&mut *self.connection().await?)
@@ -192,7 +192,7 @@ pub(super) fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreErro
         last_checked_at: row.try_get("last_checked_at")?,
         last_error: row.try_get("last_error")?,
         failures: row.try_get("failures")?,
-        generation: row.try_get("generation")?,
+        generation: Generation(row.try_get("generation")?),
     })
 }
 

@@ -72,8 +72,14 @@ pub struct ConnectionRow {
     /// a random number and each save or refresh adds one; a re-seal under
     /// another key keeps it. Writes that must not overwrite another unseen
     /// compare it.
-    pub generation: i64,
+    pub generation: Generation,
 }
+
+/// Which write of a connection's credential a row holds (see
+/// `ConnectionRow::generation`). Only the store makes one; holding it says
+/// "the credential as I read it", which every conditional write compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(i64);
 
 /// The upkeep bookkeeping written with a new credential.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::connections::{decode_connection, COLUMNS};
 use super::sessions::SESSION_STATUS_RETENTION_SECS;
-use super::{ConnectionRow, SealedCredential, Store, StoreError};
+use super::{ConnectionRow, Generation, SealedCredential, Store, StoreError};
 use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::UnixTime;
 
@@ -37,7 +37,7 @@ impl Store {
     pub async fn claim_refresh(
         &self,
         id: &ConnectionId,
-        seen: i64,
+        seen: Generation,
         now: UnixTime,
         owner: &str,
         until: UnixTime,
@@ -49,7 +49,7 @@ impl Store {
         );
         let row = sqlx::query(&sql)
             .bind(id.as_str())
-            .bind(seen)
+            .bind(seen.0)
             .bind(now)
             .bind(owner)
             .bind(until)
@@ -83,7 +83,7 @@ impl Store {
         &self,
         id: &ConnectionId,
         refreshed: &SealedCredential,
-        expected: i64,
+        expected: Generation,
         next_work_at: Option<UnixTime>,
         now: UnixTime,
     ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -104,7 +104,7 @@ impl Store {
             .bind(refreshed.token_type.as_str())
             .bind(ConnectionStatus::Connected.as_str())
             .bind(now)
-            .bind(expected)
+            .bind(expected.0)
             .bind(next_work_at)
             .fetch_optional(&mut *self.connection().await?)
             .await?;
@@ -116,7 +116,7 @@ impl Store {
     pub async fn mark_needs_reauth(
         &self,
         id: &ConnectionId,
-        expected: i64,
+        expected: Generation,
         reason: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
@@ -128,7 +128,7 @@ impl Store {
         .bind(id.as_str())
         .bind(ConnectionStatus::NeedsReauth.as_str())
         .bind(now)
-        .bind(expected)
+        .bind(expected.0)
         .bind(reason)
         .execute(&mut *self.connection().await?)
         .await?;
@@ -141,7 +141,7 @@ impl Store {
     pub async fn record_refresh_failure(
         &self,
         id: &ConnectionId,
-        expected: i64,
+        expected: Generation,
         error: &str,
         retry_at: UnixTime,
     ) -> Result<Option<i64>, StoreError> {
@@ -152,7 +152,7 @@ impl Store {
              RETURNING failures",
         )
         .bind(id.as_str())
-        .bind(expected)
+        .bind(expected.0)
         .bind(error)
         .bind(retry_at)
         .fetch_optional(&mut *self.connection().await?)
@@ -166,7 +166,7 @@ impl Store {
     pub async fn record_check(
         &self,
         id: &ConnectionId,
-        expected: i64,
+        expected: Generation,
         was: ConnectionStatus,
         record: CheckRecord<'_>,
         now: UnixTime,
@@ -178,7 +178,7 @@ impl Store {
              WHERE id = $1 AND generation = $2 AND status = $3",
         )
         .bind(id.as_str())
-        .bind(expected)
+        .bind(expected.0)
         .bind(was.as_str())
         .bind(record.status.as_str())
         .bind(record.last_error)

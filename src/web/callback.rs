@@ -29,7 +29,7 @@ pub async fn finish(
     // tab, a client timeout) must not leave a grant alive at the provider
     // that nobody stored.
     let (jar, flow) =
-        super::run_to_completion(settle(state.clone(), query.unwrap_or_default(), jar)).await;
+        crate::task::run_to_completion(settle(state.clone(), query.unwrap_or_default(), jar)).await;
     let (target, result) = match flow {
         Ok(flow) => flow,
         Err(error) => return (jar, error).into_response(),

@@ -57,7 +57,7 @@ pub async fn save_api_key(
     // a browser that goes away mid-check (a closed tab, a client timeout)
     // must not leave a try reserved that is never settled, nor a key the
     // API accepted unsaved.
-    let saved = super::run_to_completion({
+    let saved = crate::task::run_to_completion({
         let (state, session) = (state.clone(), session.clone());
         async move {
             save(

@@ -46,16 +46,3 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/connect.js", get(connect_script::serve))
         .route("/favicon.ico", get(page::favicon))
 }
-
-/// Runs `work` in a task of its own and waits for it: a browser that goes
-/// away mid-request drops this future, not the work, so what it started at
-/// a provider or an API is finished and recorded. A panic in it is the
-/// request's panic, as if it had run inline.
-pub(crate) async fn run_to_completion<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> T {
-    match tokio::spawn(work).await {
-        Ok(done) => done,
-        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
-    }
-}

@@ -1,0 +1,115 @@
+//! The stored credentials: read, open, seal and write a connection's
+//! credential. Every write names the generation it replaces, so nothing is
+//! overwritten unseen and the grant a write replaced is always known.
+
+use secrecy::SecretString;
+
+use super::sealing::{self, Field};
+use super::turns::Turns;
+use super::{Credential, CredentialError};
+use crate::checked::{ConnectionId, ConnectionStatus};
+use crate::clock::Clock;
+use crate::crypto::Sealer;
+use crate::oauth::TokenSet;
+use crate::store::{ConnectionRow, SealedCredential, Store, Upkeep};
+
+/// The store, the key that seals credentials, the clock and the turns.
+/// Cheap to clone: every part is shared.
+#[derive(Clone)]
+pub(super) struct CredentialStore {
+    pub(super) store: Store,
+    keys: Sealer,
+    pub(super) clock: Clock,
+    pub(super) turns: Turns,
+}
+
+impl CredentialStore {
+    pub(super) fn new(store: Store, keys: Sealer, clock: Clock) -> Self {
+        Self {
+            store,
+            keys,
+            clock,
+            turns: Turns::default(),
+        }
+    }
+
+    /// The stored row, or `NotFound`.
+    pub(super) async fn row(&self, id: &ConnectionId) -> Result<ConnectionRow, CredentialError> {
+        self.store
+            .get_connection(id)
+            .await?
+            .ok_or(CredentialError::NotFound)
+    }
+
+    /// Opens the row's credential, refusing one the provider has withdrawn.
+    pub(super) fn usable(&self, row: &ConnectionRow) -> Result<Credential, CredentialError> {
+        if row.status == ConnectionStatus::NeedsReauth {
+            return Err(CredentialError::NeedsReauth);
+        }
+        Ok(Credential {
+            kind: row.kind,
+            secret: self.open(&row.id, Field::Access, &row.sealed_access_token)?,
+            token_type: row.token_type.clone(),
+            expires_at: row.expires_at,
+            generation: row.generation,
+        })
+    }
+
+    pub(super) fn open(
+        &self,
+        id: &ConnectionId,
+        field: Field,
+        sealed: &[u8],
+    ) -> Result<SecretString, CredentialError> {
+        Ok(sealing::open_secret(&self.keys, id, field, sealed)?)
+    }
+
+    pub(super) fn seal_tokens(
+        &self,
+        id: &ConnectionId,
+        tokens: &TokenSet,
+        requested_scopes: Vec<String>,
+    ) -> SealedCredential {
+        sealing::seal_tokens(&self.keys, id, tokens, requested_scopes, self.clock.now())
+    }
+
+    pub(super) fn seal_api_key(&self, id: &ConnectionId, key: &SecretString) -> SealedCredential {
+        sealing::seal_api_key(&self.keys, id, key)
+    }
+
+    /// Stores `credential` as the connection's, connected: inserts it, or
+    /// replaces exactly the generation last read, reading again when another
+    /// write slipped in between. It waits for nobody: a reconnect wins over
+    /// a refresh in flight, whose write then finds another generation. The
+    /// row written, and the one it replaced.
+    pub(super) async fn replace(
+        &self,
+        id: &ConnectionId,
+        credential: &SealedCredential,
+        upkeep: Upkeep,
+    ) -> Result<(ConnectionRow, Option<ConnectionRow>), CredentialError> {
+        loop {
+            let now = self.clock.now();
+            match self.store.get_connection(id).await? {
+                None => {
+                    if let Some(row) = self
+                        .store
+                        .insert_connection(id, credential, &upkeep, now)
+                        .await?
+                    {
+                        return Ok((row, None));
+                    }
+                }
+                Some(old) => {
+                    if let Some(row) = self
+                        .store
+                        .replace_connection(id, credential, old.generation, &upkeep, now)
+                        .await?
+                    {
+                        return Ok((row, Some(old)));
+                    }
+                }
+            }
+        }
+    }
+}
