@@ -2,8 +2,6 @@
 //! typed by clap, so what is left is whether they fit together. Every
 //! problem is collected, so one run names all the settings to fix.
 
-use secrecy::SecretString;
-
 use super::{
     Config, MaintenanceSettings, ProviderSettings, RunMode, SandboxSettings, Settings,
     StorageSettings, WebhookSettings,
@@ -197,7 +195,7 @@ impl Settings {
         };
         Some(Some(WebhookSettings {
             url: url.clone(),
-            secret: SecretString::clone(secret),
+            secret: secret.clone(),
             retry_base: self.webhook_retry_base_ms,
         }))
     }
