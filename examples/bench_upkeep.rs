@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use emailoctopus_connect::app::App;
 use emailoctopus_connect::checked::ConnectionId;
-use emailoctopus_connect::config::Cli;
+use emailoctopus_connect::config::{self, Cli};
 use emailoctopus_connect::connections::{aad, Field, UpkeepOutcome};
 use emailoctopus_connect::crypto::{KeyRing, Purpose};
-use emailoctopus_connect::store::{PoolSettings, Store};
+use emailoctopus_connect::store::{DatabaseUrl, PoolSettings, Store};
 use sqlx::any::AnyPoolOptions;
 
 const CHUNK: usize = 1000;
@@ -57,7 +57,12 @@ async fn pool(url: &str) -> sqlx::AnyPool {
         acquire_timeout: Duration::from_secs(30),
         start_timeout: Duration::from_secs(30),
     };
-    Store::connect(url, &settings).await.unwrap().close().await;
+    let database_url = DatabaseUrl::parse(url).unwrap();
+    Store::connect(&database_url, &settings)
+        .await
+        .unwrap()
+        .close()
+        .await;
     sqlx::any::install_default_drivers();
     AnyPoolOptions::new()
         .max_connections(1)
@@ -135,7 +140,8 @@ async fn passes(url: &str, key: &str, provider: &str, count: usize) {
         format!("--api-base-url={provider}"),
     ])
     .unwrap();
-    let app = App::build(cli.settings.parse().unwrap()).await.unwrap();
+    let config = cli.settings.check(config::Purpose::Serve).unwrap();
+    let app = App::build(config).await.unwrap();
     let maintenance = app.maintenance();
     let mut took = Vec::with_capacity(count);
     let (mut outcomes, mut refreshed) = (0, 0);

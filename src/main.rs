@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     if let Err(message) = load_dot_env() {
         return config_error(&message);
     }
+    // A malformed value is refused here by clap, which names it and exits 2.
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
@@ -23,11 +24,7 @@ fn main() -> ExitCode {
         Command::GenToken => return print(&random_token()),
         Command::Serve | Command::Rekey => {}
     }
-    let log_format = match cli.settings.log_format() {
-        Ok(format) => format,
-        Err(error) => return config_error(&error),
-    };
-    let logs = init_tracing(log_format);
+    let logs = init_tracing(cli.settings.log_format);
     let code = run(command, cli.settings);
     logs.flush();
     code
@@ -35,14 +32,15 @@ fn main() -> ExitCode {
 
 fn run(command: Command, settings: Settings) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
-    if command == Command::Rekey {
+    let purpose = match command {
+        Command::Rekey => Purpose::Rekey,
+        _ => Purpose::Serve,
+    };
+    match settings.check(purpose) {
         // Re-keying needs the database and the keys, not the provider.
-        return match settings.storage(Purpose::Rekey) {
-            Ok(storage) => runtime.block_on(emailoctopus_connect::rekey::run(&storage)),
-            Err(error) => config_error(&error),
-        };
-    }
-    match settings.parse() {
+        Ok(config) if purpose == Purpose::Rekey => {
+            runtime.block_on(emailoctopus_connect::rekey::run(&config.storage))
+        }
         Ok(config) => runtime.block_on(serve(config)),
         Err(error) => config_error(&error),
     }

@@ -33,7 +33,11 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.connections.overview().database_answers().await {
-        (StatusCode::OK, format!("ready\nmode: {}\n", state.mode)).into_response()
+        (
+            StatusCode::OK,
+            format!("ready\nmode: {}\n", state.mode.name()),
+        )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

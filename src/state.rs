@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::checked::{AllowedHost, Origin};
 use crate::clock::Clock;
+use crate::config::RunMode;
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::Connections;
 use crate::crypto::{MacKeys, Sealer, SecretDigest};
@@ -16,6 +17,10 @@ use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
 use crate::web::page::Pages;
+
+/// The run mode once start-up has built the provider's client: the
+/// configured provider's, or the sandbox's.
+pub type RunningMode = RunMode<Arc<ProviderClient>, Arc<ProviderClient>>;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -29,9 +34,9 @@ pub struct Inner {
     pub csrf_keys: MacKeys,
     /// Now, movable in tests.
     pub clock: Clock,
-    /// The OAuth provider: authorize URL, exchange, refresh, revoke;
-    /// `None` in API-key mode.
-    pub provider: Option<Arc<ProviderClient>>,
+    /// This run's mode with its OAuth provider (authorize URL, exchange,
+    /// refresh, revoke): `mode.provider()`, `None` in API-key mode.
+    pub mode: RunningMode,
     /// The credential rules: store, open, refresh, delete.
     pub connections: Arc<Connections>,
     /// Single-use connect sessions that let a browser connect one connection.
@@ -42,9 +47,6 @@ pub struct Inner {
     pub admin_token: Option<SecretDigest>,
     /// `/auth` without a session connects `default`.
     pub open_connect: bool,
-    /// This run's mode as `/readyz` and `GET /connections` name it:
-    /// `oauth`, `api_keys` or `sandbox`.
-    pub mode: &'static str,
     /// Origins a connect session's `return_to` may point at.
     pub return_to_origins: Vec<Origin>,
     /// The `Host` values the browser routes answer for (else 421).

@@ -118,7 +118,7 @@ pub async fn list(
 ) -> Result<Json<ConnectionList>, ApiError> {
     let connections = state.connections.list().await?;
     Ok(Json(ConnectionList {
-        mode: state.mode,
+        mode: state.mode.name(),
         connections: connections.iter().map(ConnectionBody::from).collect(),
     }))
 }

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ProviderSettings, RunMode};
 use crate::crypto::random_token;
 use crate::sandbox::Sandbox;
+use crate::store::DatabaseUrl;
 use crate::web::page::Pages;
 
 /// The sandbox's database file and its companions, removed when dropped: at
@@ -25,54 +26,62 @@ impl Drop for TemporaryDatabase {
     }
 }
 
+/// A sandbox set up for this run, and the database it runs on.
+pub(super) struct SandboxRun {
+    pub(super) sandbox: Sandbox,
+    pub(super) database: TemporaryDatabase,
+}
+
 /// What this run talks to: the configured provider, API and database, or
 /// the sandbox's stand-ins for them.
 pub(super) struct Counterparts {
-    /// `None` in API-key mode: no OAuth client is configured.
-    pub(super) provider: Option<ProviderSettings>,
-    /// What `/readyz` and `GET /connections` call this run's mode.
-    pub(super) mode: &'static str,
+    pub(super) mode: RunMode<Box<ProviderSettings>, SandboxRun>,
     pub(super) api_base_url: Url,
     pub(super) admin_token: Option<SecretString>,
     pub(super) pages: Pages,
-    pub(super) database_url: String,
-    pub(super) temporary_database: Option<TemporaryDatabase>,
-    pub(super) sandbox: Option<Sandbox>,
+    pub(super) database_url: DatabaseUrl,
 }
 
 impl Counterparts {
     pub(super) fn of(config: &Config, bound: SocketAddr, clock: &Clock) -> Self {
-        let (provider, mode, settings) = match &config.mode {
-            RunMode::OAuth(provider) => (Some((**provider).clone()), "oauth", None),
-            RunMode::ApiKeysOnly => (None, "api_keys", None),
-            RunMode::Sandbox(settings) => (None, "sandbox", Some(settings)),
-        };
-        let Some(settings) = settings else {
+        let mode = config.mode.clone().map(
+            |provider| provider,
+            |settings| {
+                let path = std::env::temp_dir().join(format!(
+                    "emailoctopus-connect-sandbox-{}.db",
+                    &random_token()[..12]
+                ));
+                SandboxRun {
+                    sandbox: Sandbox::new(bound, &settings, clock.clone()),
+                    database: TemporaryDatabase(path),
+                }
+            },
+        );
+        let RunMode::Sandbox(SandboxRun { sandbox, database }) = &mode else {
             return Self {
-                provider,
                 mode,
                 api_base_url: config.api_base_url.clone(),
                 admin_token: config.admin_token.clone(),
                 pages: Pages::default(),
                 database_url: config.storage.database_url.clone(),
-                temporary_database: None,
-                sandbox: None,
             };
         };
-        let sandbox = Sandbox::new(bound, settings, clock.clone());
-        let path = std::env::temp_dir().join(format!(
-            "emailoctopus-connect-sandbox-{}.db",
-            &random_token()[..12]
-        ));
         Self {
-            provider: Some(sandbox.provider.clone()),
-            mode,
             api_base_url: sandbox.api_base_url.clone(),
             admin_token: Some(sandbox.admin_token.clone()),
             pages: sandbox.pages.clone(),
-            database_url: format!("sqlite://{}", path.display()),
-            temporary_database: Some(TemporaryDatabase(path)),
-            sandbox: Some(sandbox),
+            database_url: DatabaseUrl::sqlite_file(&database.0),
+            mode,
+        }
+    }
+
+    /// The provider this run connects through, the configured one or the
+    /// sandbox's; `None` with API keys only.
+    pub(super) fn provider(&self) -> Option<&ProviderSettings> {
+        match &self.mode {
+            RunMode::OAuth(provider) => Some(provider),
+            RunMode::ApiKeysOnly => None,
+            RunMode::Sandbox(run) => Some(&run.sandbox.provider),
         }
     }
 }

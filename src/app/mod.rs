@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ProviderSettings};
 use crate::connect_sessions::ConnectSessions;
 use crate::connections::{Connections, ConnectionsParts, CredentialError};
 use crate::crypto::{Purpose, SecretDigest};
@@ -24,15 +24,15 @@ use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
 use crate::sandbox::SandboxInfo;
 use crate::server;
-use crate::state::{AppState, Inner};
-use crate::store::{Backend, Store, StoreError};
+use crate::state::{AppState, Inner, RunningMode};
+use crate::store::{Backend, DatabaseUrl, Store, StoreError};
 use crate::webhooks::Webhooks;
 use crate::{api, monitoring, web};
 
 mod counterparts;
 mod middleware;
 
-use counterparts::{Counterparts, TemporaryDatabase};
+use counterparts::{Counterparts, SandboxRun, TemporaryDatabase};
 use middleware::{method_not_allowed, not_found, with_middleware};
 
 /// JSON and form bodies larger than this get 413.
@@ -58,8 +58,14 @@ pub struct App {
     maintenance: Arc<Maintenance>,
     /// Its deliveries in flight are let finish at shutdown.
     webhooks: Webhooks,
-    sandbox: Option<SandboxInfo>,
-    temporary_database: Option<TemporaryDatabase>,
+    sandbox: Option<MountedSandbox>,
+}
+
+/// What the sandbox made for the run, and its database, removed when the
+/// app goes.
+struct MountedSandbox {
+    info: SandboxInfo,
+    _database: TemporaryDatabase,
 }
 
 /// How long a shutdown waits for webhook deliveries still in flight.
@@ -88,30 +94,38 @@ impl App {
         };
         let http = crate::http_client::build(config.provider_timeout);
 
-        let Counterparts {
-            provider: provider_settings,
-            mode,
-            api_base_url,
-            admin_token,
-            pages,
-            database_url,
-            temporary_database,
-            sandbox,
-        } = Counterparts::of(&config, bound, &clock);
-
+        let counterparts = Counterparts::of(&config, bound, &clock);
         let redirect_raw = redirect_uri(
-            provider_settings
-                .as_ref()
+            counterparts
+                .provider()
                 .and_then(|p| p.redirect_uri.as_deref())
                 .or(config.redirect_uri.as_deref()),
             bound,
         );
         let redirect_uri = Url::parse(&redirect_raw).expect("a checked redirect URI parses");
+        let Counterparts {
+            mode,
+            api_base_url,
+            admin_token,
+            pages,
+            database_url,
+        } = counterparts;
         let store = Store::connect(&database_url, &config.storage.pool).await?;
         let metrics = Metrics::default();
-        let provider = provider_settings
-            .map(|settings| Arc::new(ProviderClient::new(&settings, &redirect_raw, http.clone())));
-        if provider.is_none() {
+        let client = |settings: &ProviderSettings| {
+            Arc::new(ProviderClient::new(settings, &redirect_raw, http.clone()))
+        };
+        // The sandbox's routes are mounted once the router is built.
+        let mut sandbox = None;
+        let mode: RunningMode = mode.map(
+            |settings| client(&settings),
+            |run| {
+                let provider = client(&run.sandbox.provider);
+                sandbox = Some(run);
+                provider
+            },
+        );
+        if mode.provider().is_none() {
             tracing::info!("OAuth is not configured: connections use API keys");
         }
         if admin_token.is_none() {
@@ -131,7 +145,7 @@ impl App {
             store: store.clone(),
             keys: config.storage.keys.sealer(Purpose::Credentials),
             clock: clock.clone(),
-            provider: provider.clone(),
+            provider: mode.provider().cloned(),
             api: api.clone(),
             webhooks: webhooks.clone(),
             metrics: metrics.clone(),
@@ -154,7 +168,6 @@ impl App {
             flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
             csrf_keys: config.storage.keys.csrf_macs(),
             clock,
-            provider,
             connections,
             api,
             admin_token: admin_token
@@ -180,9 +193,13 @@ impl App {
             .method_not_allowed_fallback(method_not_allowed)
             .with_state(state.clone());
         let (app, sandbox) = match sandbox {
-            Some(sandbox) => {
+            Some(SandboxRun { sandbox, database }) => {
                 let (app, info) = sandbox.mount(app);
-                (app, Some(info))
+                let mounted = MountedSandbox {
+                    info,
+                    _database: database,
+                };
+                (app, Some(mounted))
             }
             None => (app, None),
         };
@@ -197,7 +214,6 @@ impl App {
             maintenance,
             webhooks,
             sandbox,
-            temporary_database,
         })
     }
 
@@ -220,7 +236,7 @@ impl App {
     }
 
     pub fn sandbox(&self) -> Option<&SandboxInfo> {
-        self.sandbox.as_ref()
+        self.sandbox.as_ref().map(|sandbox| &sandbox.info)
     }
 
     /// A one-time connect link for `default` while it does not exist or needs
@@ -255,7 +271,7 @@ impl App {
         let _ = upkeep.await;
         self.webhooks.finish(WEBHOOK_GRACE).await;
         self.state.connections.close().await;
-        drop(self.temporary_database);
+        drop(self.sandbox);
     }
 }
 
@@ -283,8 +299,8 @@ fn public_url(redirect_uri: &Url) -> Url {
 /// than the pool has connections (none is held while the provider answers,
 /// but each refresh's reads and writes need one). SQLite has a single pooled
 /// connection, used only for single statements.
-fn refresh_slots(database_url: &str, pool_size: u32) -> usize {
-    match Backend::of_url(database_url) {
+fn refresh_slots(database_url: &DatabaseUrl, pool_size: u32) -> usize {
+    match database_url.backend() {
         Backend::Postgres => pool_size.saturating_sub(2).max(1) as usize,
         Backend::Sqlite => 8,
     }

@@ -1,6 +1,10 @@
 //! What differs between SQLite and Postgres, and nothing else.
 
+use std::fmt;
+use std::path::Path;
+
 use sqlx::{AnyConnection, AnyPool, Executor};
+use url::Url;
 
 use super::StoreError;
 
@@ -15,15 +19,64 @@ pub enum Backend {
     Postgres,
 }
 
-impl Backend {
-    pub fn of_url(url: &str) -> Self {
-        if url.starts_with("postgres") {
-            Self::Postgres
+/// `DATABASE_URL`, parsed once: the backend it names and the URL as written.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("must start with sqlite:// or postgres://")]
+pub struct DatabaseUrlError;
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, DatabaseUrlError> {
+        let backend = if raw.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Backend::Postgres
         } else {
-            Self::Sqlite
+            return Err(DatabaseUrlError);
+        };
+        Ok(Self {
+            backend,
+            url: raw.to_owned(),
+        })
+    }
+
+    /// An SQLite file at `path`.
+    pub fn sqlite_file(path: &Path) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            url: format!("sqlite://{}", path.display()),
         }
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+}
+
+/// By hand: a database URL can carry a password.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("redacted"));
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        };
+        f.write_str(&shown)
+    }
+}
+
+impl Backend {
     /// SQLite files are created on first start (`mode=rwc`) unless the URL
     /// says otherwise, and never by a command that refuses creation (`mode=rw`).
     pub(super) fn connect_url(self, url: &str, creation: super::Creation) -> String {

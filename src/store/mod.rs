@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, AnyPool};
 
 use kept::{Connection, Kept};
 
-pub use backend::Backend;
+pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
@@ -130,24 +130,27 @@ pub struct Store {
 impl Store {
     /// Connects (creating an SQLite file if missing) and runs the migrations.
     /// A database that does not answer yet is retried until `start_timeout`.
-    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+    pub async fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
         Self::open(url, settings, Creation::Allowed).await
     }
 
     /// As `connect`, for commands that must not create anything: the
     /// database must exist and hold this program's tables already.
-    pub async fn connect_existing(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
+    pub async fn connect_existing(
+        url: &DatabaseUrl,
+        settings: &PoolSettings,
+    ) -> Result<Self, StoreError> {
         Self::open(url, settings, Creation::Refused).await
     }
 
     async fn open(
-        url: &str,
+        url: &DatabaseUrl,
         settings: &PoolSettings,
         creation: Creation,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = Backend::of_url(url);
-        let url = backend.connect_url(url, creation);
+        let backend = url.backend();
+        let url = backend.connect_url(url.as_str(), creation);
         wait_until_it_answers(&url, settings.start_timeout).await?;
         if creation == Creation::Refused {
             // Before the pool's set-up writes anything (SQLite's WAL header).
@@ -206,7 +209,7 @@ impl Store {
     #[cfg(test)]
     pub(crate) async fn temporary() -> (Self, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let url = DatabaseUrl::sqlite_file(&dir.path().join("test.db"));
         let settings = PoolSettings {
             max_connections: 4,
             acquire_timeout: Duration::from_secs(5),

@@ -20,10 +20,7 @@ pub async fn start(
     let session = SessionQuery::of(query)?;
     // Before the session is looked at, so that the link is not spent on a
     // flow that cannot start.
-    let provider = state
-        .provider
-        .as_ref()
-        .ok_or(PageError::OAuthNotConfigured)?;
+    let provider = state.mode.provider().ok_or(PageError::OAuthNotConfigured)?;
     let target = match target(&state, session.as_deref(), SessionUse::Consume).await {
         Ok(target) => target,
         Err(error) => return Ok(popup::refused(&state, session.as_deref(), error).await),

@@ -90,7 +90,7 @@ type Finished = Result<(Target, Result<Connection, PageError>), PageError>;
 /// good or bad, ends it; the browser's other pending flows stay), and what
 /// the flow was for.
 async fn complete(state: &AppState, query: &str, jar: CookieJar) -> (CookieJar, Finished) {
-    let Some(provider) = state.provider.as_ref() else {
+    let Some(provider) = state.mode.provider() else {
         return (jar, Err(PageError::OAuthNotConfigured));
     };
     let Ok(response) = AuthorizationResponse::parse(query) else {

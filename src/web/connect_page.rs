@@ -97,7 +97,7 @@ impl Forms<'_> {
             "Connect EmailOctopus"
         };
         html! {
-            @if self.state.provider.is_some() {
+            @if self.state.mode.provider().is_some() {
                 div.actions { a.button href=(self.address("/auth")) { (connect) } }
                 details {
                     summary { "Use an API key instead" }

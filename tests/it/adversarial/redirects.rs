@@ -171,7 +171,7 @@ async fn redirects_from_the_token_endpoint_and_the_api_are_not_followed() {
 #[test]
 fn a_plain_http_redirect_uri_off_loopback_is_refused() {
     use clap::Parser;
-    use emailoctopus_connect::config::Cli;
+    use emailoctopus_connect::config::{Cli, Purpose};
     let parse = |redirect_uri: &str| {
         let mut argv = vec![
             "emailoctopus-connect".to_owned(),
@@ -187,13 +187,16 @@ fn a_plain_http_redirect_uri_off_loopback_is_refused() {
             ]
             .map(str::to_owned),
         );
-        Cli::try_parse_from(argv).unwrap().settings.parse()
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        cli.settings
+            .check(Purpose::Serve)
+            .map_err(|e| e.to_string())
     };
     assert!(parse("http://127.0.0.1:3000/callback").is_ok());
     assert!(parse("https://connect.example.com/callback").is_ok());
-    let refused = parse("http://connect.example.com/callback").err();
-    let variables: Vec<_> = refused
-        .map(|e| e.0.iter().map(|e| e.variable).collect())
-        .unwrap_or_default();
-    assert_eq!(variables, ["REDIRECT_URI"]);
+    let refused = parse("http://connect.example.com/callback").unwrap_err();
+    assert!(
+        refused.contains("for '--redirect-uri <REDIRECT_URI>': must be https"),
+        "{refused}"
+    );
 }

@@ -12,9 +12,9 @@ use std::time::Duration;
 use clap::Parser;
 use emailoctopus_connect::app::App;
 use emailoctopus_connect::clock::Clock;
-use emailoctopus_connect::config::Cli;
+use emailoctopus_connect::config::{Cli, Purpose};
 use emailoctopus_connect::maintenance::{Maintenance, PassReport};
-use emailoctopus_connect::store::{PoolSettings, Store};
+use emailoctopus_connect::store::{DatabaseUrl, PoolSettings, Store};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -120,7 +120,8 @@ impl TestDb {
                     acquire_timeout: Duration::from_secs(5),
                     start_timeout: Duration::from_secs(5),
                 };
-                Store::connect(&self.url, &settings).await.unwrap()
+                let url = DatabaseUrl::parse(&self.url).unwrap();
+                Store::connect(&url, &settings).await.unwrap()
             })
             .await
     }
@@ -300,7 +301,11 @@ impl TestApp {
                 .with_test_writer()
                 .try_init();
         }
-        let config = Cli::try_parse_from(argv).unwrap().settings.parse().unwrap();
+        let config = Cli::try_parse_from(argv)
+            .unwrap()
+            .settings
+            .check(Purpose::Serve)
+            .unwrap();
         let clock = Clock::default();
         let app = App::build_with_clock(config, clock.clone()).await.unwrap();
         let url = format!("http://{}", app.local_addr());
