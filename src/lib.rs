@@ -51,7 +51,7 @@ pub mod oauth;
 pub mod rekey;
 /// The one log line per request, with a failure's detail when there is one.
 pub mod request_log;
-/// The built-in provider and fake API behind `--sandbox`.
+/// The built-in provider and fake API behind `--sandbox`, and the provider the integration tests run against.
 pub mod sandbox;
 /// The accept loop with the contract's limits and graceful shutdown.
 pub mod server;

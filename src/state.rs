@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::checked::{AllowedHost, Origin};
+use crate::checked::Origin;
 use crate::clock::Clock;
 use crate::config::RunMode;
 use crate::connect_sessions::ConnectSessions;
@@ -16,6 +16,7 @@ use crate::crypto::{MacKeys, Sealer, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
+use crate::web::host::OwnHosts;
 use crate::web::page::Pages;
 
 /// The run mode once start-up has built the provider's client: the
@@ -49,8 +50,9 @@ pub struct Inner {
     pub open_connect: bool,
     /// Origins a connect session's `return_to` may point at.
     pub return_to_origins: Vec<Origin>,
-    /// The `Host` values the browser routes answer for (else 421).
-    pub browser_hosts: Vec<AllowedHost>,
+    /// This server's names: the browser routes (in the sandbox, every route)
+    /// answer 421 for any other `Host`.
+    pub browser_hosts: OwnHosts,
     /// Flow cookies are `Secure` when the redirect URI is https.
     pub cookie_secure: bool,
     /// The longest a proxied answer may take, head and body together.

@@ -176,7 +176,7 @@ impl App {
             open_connect: config.open_connect,
             mode,
             return_to_origins: config.return_to_origins.clone(),
-            browser_hosts: web::host::own_hosts(&redirect_uri, bound, &config.allowed_hosts),
+            browser_hosts: web::host::OwnHosts::new(&redirect_uri, bound, &config.allowed_hosts),
             cookie_secure: redirect_uri.scheme() == "https",
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
             proxy_deadline: crate::api::proxy::deadline_for(config.provider_timeout),
@@ -194,7 +194,7 @@ impl App {
             .with_state(state.clone());
         let (app, sandbox) = match sandbox {
             Some(SandboxRun { sandbox, database }) => {
-                let (app, info) = sandbox.mount(app);
+                let (app, info) = sandbox.mount(app, state.browser_hosts.clone());
                 let mounted = MountedSandbox {
                     info,
                     _database: database,

@@ -60,6 +60,18 @@ impl<V> Bounded<V> {
             .is_some_and(|(expires, _, _)| *expires > now)
     }
 
+    /// The keys of the live entries, oldest first.
+    pub fn live_keys(&self, now: UnixTime) -> Vec<String> {
+        let mut live: Vec<(u64, &String)> = self
+            .entries
+            .iter()
+            .filter(|(_, (expires, _, _))| *expires > now)
+            .map(|(key, (_, order, _))| (*order, key))
+            .collect();
+        live.sort_unstable();
+        live.into_iter().map(|(_, key)| key.clone()).collect()
+    }
+
     /// Takes the entry under `key` out; `None` if there is none or it expired.
     pub fn remove(&mut self, key: &str, now: UnixTime) -> Option<V> {
         self.entries
@@ -103,5 +115,14 @@ mod tests {
         map.insert("late".into(), (), 1_000, 20);
         assert_eq!(map.len(), 1, "every expired entry went");
         assert!(map.get_mut("late", 20).is_some());
+    }
+
+    #[test]
+    fn live_keys_come_oldest_first_without_the_expired() {
+        let mut map = Bounded::default();
+        for (key, expires) in [("b", 100), ("gone", 5), ("a", 50), ("c", 100)] {
+            map.insert(key.into(), (), expires, 0);
+        }
+        assert_eq!(map.live_keys(10), ["b", "a", "c"]);
     }
 }

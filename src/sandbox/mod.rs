@@ -1,21 +1,22 @@
 //! `--sandbox`: a small authorization server and a fake EmailOctopus API on
 //! the same listener, with a client, key and admin token made for this run,
 //! so the whole flow can be clicked through with no account. Nothing outside
-//! this module asks whether it is running.
+//! this module asks whether it is running. The same `Provider`, with other
+//! `Settings`, is the provider the integration tests run against.
 
 mod api;
+mod authorize;
 mod bounded;
 mod provider;
+mod settings;
+mod token;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -23,8 +24,11 @@ use url::Url;
 use crate::clock::Clock;
 use crate::config::{ProviderSettings, SandboxSettings, TokenAuthMethod};
 use crate::crypto::random_token;
+use crate::web::host::OwnHosts;
 use crate::web::page::Pages;
-use bounded::Bounded;
+
+pub use provider::Provider;
+pub use settings::{Consent, Settings};
 
 /// What the sandbox made for this run, to print in the banner.
 pub struct SandboxInfo {
@@ -44,34 +48,9 @@ pub struct Sandbox {
     /// Pages with the sandbox banner, for the whole server.
     pub pages: Pages,
     router: Router,
-    /// The `Host` values a request may carry: this listener by address or as localhost.
-    hosts: Arc<Vec<String>>,
 }
 
-/// The sandbox's own state: its one client and what it has issued.
-struct Shared {
-    client_id: String,
-    client_secret: String,
-    redirect_uri: String,
-    issuer: String,
-    api_key: String,
-    token_lifetime: Duration,
-    /// The consent page sends `Cross-Origin-Opener-Policy: same-origin`.
-    coop: bool,
-    clock: Clock,
-    pages: Pages,
-    issued: Mutex<Issued>,
-}
-
-#[derive(Default)]
-struct Issued {
-    /// Authorization requests waiting for Approve or Deny, by a single-use id.
-    consents: Bounded<provider::Consent>,
-    /// Codes, kept (used) until they expire so that a replay is recognised.
-    codes: Bounded<provider::CodeGrant>,
-    access_tokens: Bounded<()>,
-    refresh_tokens: Bounded<()>,
-}
+const CLIENT_ID: &str = "sandbox-client";
 
 fn banner(admin_token: &str, api_key: &str) -> String {
     format!(
@@ -88,40 +67,35 @@ impl Sandbox {
         let base = Url::parse(&format!("http://{bound}")).expect("a socket address makes a URL");
         let at = |path: &str| base.join(path).expect("a fixed path joins");
         let issuer = at("/sandbox").to_string();
-        let client_secret = random_token();
-        let redirect_uri = at("/callback");
+        let client_secret = SecretString::from(random_token());
+        let redirect_uri = at("/callback").to_string();
         let api_key = format!("sandbox-key-{}", &random_token()[..16]);
         let admin_token = SecretString::from(random_token());
         let pages = Pages::with_banner(Some(banner(admin_token.expose_secret(), &api_key)));
-        let shared = Arc::new(Shared {
-            client_id: "sandbox-client".into(),
-            client_secret: client_secret.clone(),
-            redirect_uri: redirect_uri.to_string(),
-            issuer: issuer.clone(),
-            api_key: api_key.clone(),
-            token_lifetime: settings.token_lifetime,
-            coop: settings.provider_coop,
+        let provider = Provider::new(
+            Settings {
+                client_id: CLIENT_ID.into(),
+                client_secret: client_secret.clone(),
+                redirect_uri: Some(redirect_uri.clone()),
+                api_key: SecretString::from(api_key.clone()),
+                expires_in: i64::try_from(settings.token_lifetime.as_secs()).unwrap_or(i64::MAX),
+                issuer: Some(issuer.clone()),
+                refresh_tokens: true,
+                pkce: true,
+                consent: Consent::Page,
+                coop: settings.provider_coop,
+            },
             clock,
-            pages: pages.clone(),
-            issued: Mutex::new(Issued::default()),
-        });
+            pages.clone(),
+        );
         let router = Router::new()
-            .route(
-                "/sandbox/oauth/authorize",
-                get(provider::authorize_page).post(provider::decide),
-            )
-            .route("/sandbox/oauth/token", axum::routing::post(provider::token))
-            .route(
-                "/sandbox/oauth/revoke",
-                axum::routing::post(provider::revoke),
-            )
-            .route("/sandbox/api/lists", get(api::lists))
-            .with_state(shared);
+            .nest("/sandbox/oauth", provider.oauth_router())
+            .nest("/sandbox/api", provider.api_router(Router::new()));
         Self {
             provider: ProviderSettings {
-                client_id: "sandbox-client".into(),
-                client_secret: SecretString::from(client_secret),
-                redirect_uri: Some(redirect_uri.to_string()),
+                client_id: CLIENT_ID.into(),
+                client_secret,
+                redirect_uri: Some(redirect_uri),
                 authorize_url: at("/sandbox/oauth/authorize"),
                 token_url: at("/sandbox/oauth/token"),
                 revoke_url: Some(at("/sandbox/oauth/revoke")),
@@ -135,38 +109,23 @@ impl Sandbox {
             ignored: settings.ignored.clone(),
             pages,
             router,
-            hosts: Arc::new(vec![
-                bound.to_string(),
-                format!("localhost:{}", bound.port()),
-                format!("127.0.0.1:{}", bound.port()),
-                format!("[::1]:{}", bound.port()),
-            ]),
         }
     }
 
-    /// Adds the sandbox's routes to `app`, and refuses requests for any other
-    /// host name: a web page cannot rebind its own name to this loopback
-    /// listener and read the banner's admin token.
-    pub fn mount(self, app: Router) -> (Router, SandboxInfo) {
-        let hosts = self.hosts;
+    /// Adds the sandbox's routes to `app`, and refuses every request whose
+    /// `Host` is not one of `own_hosts`: a web page cannot rebind its own
+    /// name to this loopback listener and read the banner's admin token.
+    pub fn mount(self, app: Router, own_hosts: OwnHosts) -> (Router, SandboxInfo) {
         let app = app.merge(self.router).layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
-                let hosts = hosts.clone();
+                let admitted = own_hosts.admit(&request);
                 async move {
-                    let host = request
-                        .headers()
-                        .get(header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .unwrap_or("");
-                    if hosts
-                        .iter()
-                        .any(|allowed| allowed.eq_ignore_ascii_case(host))
-                    {
+                    if admitted {
                         next.run(request).await
                     } else {
                         (
                             StatusCode::MISDIRECTED_REQUEST,
-                            "The sandbox answers only on localhost.\n",
+                            "The sandbox answers only at its own address.\n",
                         )
                             .into_response()
                     }

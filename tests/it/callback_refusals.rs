@@ -205,7 +205,7 @@ async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backen
         Some("https://evil.example"),
         Some("https://issuer.example/"),
     ] {
-        provider.set(|c| c.iss = iss.map(str::to_owned));
+        provider.settings(|s| s.issuer = iss.map(str::to_owned));
         let callback = app.begin(&browser, &app.session("mixup").await).await;
         assert_refused(
             browser.get(callback).send().await.unwrap(),
@@ -215,7 +215,7 @@ async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backen
         .await;
     }
     // On error answers too.
-    provider.set(|c| c.iss = None);
+    provider.settings(|s| s.issuer = None);
     let callback = app.begin(&browser, &app.session("mixup").await).await;
     let error_without_iss = with_query(&callback, |q| {
         q.retain(|(k, _)| k == "state");
@@ -229,7 +229,7 @@ async fn a_missing_or_wrong_iss_is_refused_when_an_issuer_is_set(backend: Backen
     .await;
     assert_nothing_stored(&app, &provider).await;
 
-    provider.set(|c| c.iss = Some("https://issuer.example".into()));
+    provider.settings(|s| s.issuer = Some("https://issuer.example".into()));
     let callback = app.begin(&browser, &app.session("mixup").await).await;
     assert_eq!(
         browser.get(callback).send().await.unwrap().status(),

@@ -224,9 +224,11 @@ async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
 async fn an_upstream_401_leads_to_one_refresh_and_one_retry(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
     assert_eq!(app.connect("o").await.status(), StatusCode::OK);
-    // The provider forgets the access token (revoked behind our back): the
-    // upstream answers 401 to it.
-    provider.set(|c| c.live_access_tokens.clear());
+    // The access token is revoked behind our back: the upstream answers 401 to it.
+    let (_, token) = app.admin().get("/connections/o/access-token").await;
+    provider
+        .revoke(token["access_token"].as_str().unwrap())
+        .await;
     let response = app
         .admin()
         .request(reqwest::Method::GET, "/connections/o/api/lists/1")

@@ -22,7 +22,7 @@ on_both_backends!(
 async fn short_lived_tokens_are_refreshed_once_not_on_every_call(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
     // Thirty-second tokens: shorter than the 60 s margin.
-    provider.set(|c| c.expires_in = 30);
+    provider.settings(|s| s.expires_in = 30);
     assert_eq!(app.connect("brief").await.status(), StatusCode::OK);
     for _ in 0..5 {
         assert_eq!(
@@ -50,7 +50,7 @@ async fn short_lived_tokens_are_refreshed_once_not_on_every_call(backend: Backen
 async fn a_token_said_to_expire_at_once_is_not_refreshed_on_every_call(backend: Backend) {
     for expires_in in [0, 1, -5] {
         let (provider, _db, app) = start(backend, &[]).await;
-        provider.set(|c| c.expires_in = expires_in);
+        provider.settings(|s| s.expires_in = expires_in);
         assert_eq!(app.connect("storm").await.status(), StatusCode::OK);
         // A hundred calls over 25 s: a 30 s minimum lifetime allows one
         // refresh at its half, perhaps a second one.
@@ -170,7 +170,7 @@ async fn a_rotated_refresh_token_replaces_the_old_one(backend: Backend) {
 async fn an_answer_without_a_refresh_token_keeps_the_old_one(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
     connect_expiring(&app, "keep").await;
-    provider.set(|c| c.token_answer = TokenAnswer::IssueWithoutRefreshToken);
+    provider.settings(|s| s.refresh_tokens = false);
     let (status, first) = app
         .admin()
         .post("/connections/keep/refresh", serde_json::json!({}))

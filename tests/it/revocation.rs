@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{start, Backend, FakeProvider, TestApp, TokenAnswer};
+use crate::support::{start, Backend, FakeProvider, TestApp};
 
 on_both_backends!(
     delete_revokes_the_refresh_token,
@@ -220,7 +220,7 @@ async fn delete_revokes_the_refresh_token(backend: Backend) {
     );
 
     // Without a refresh token, the access token is revoked.
-    provider.set(|c| c.token_answer = TokenAnswer::IssueWithoutRefreshToken);
+    provider.settings(|s| s.refresh_tokens = false);
     assert_eq!(app.connect("no-rt").await.status(), StatusCode::OK);
     let (_, token) = app.admin().get("/connections/no-rt/access-token").await;
     assert_eq!(

@@ -85,7 +85,7 @@ async fn a_token_about_to_expire_is_refreshed_before_anyone_asks(backend: Backen
 async fn an_unused_connection_is_refreshed_before_its_refresh_token_is_forgotten(backend: Backend) {
     let (provider, _db, app) = start(backend, &["--refresh-token-idle-days=30"]).await;
     // Access tokens that live 60 days: only the idle rule can make them due.
-    provider.set(|c| c.expires_in = 60 * DAY as i64);
+    provider.settings(|s| s.expires_in = 60 * DAY as i64);
     assert_eq!(app.connect("quiet").await.status(), StatusCode::OK);
     app.clock.advance(Duration::from_secs(14 * DAY));
     assert_eq!(count(&app.upkeep().await, UpkeepOutcome::Refreshed), 0);

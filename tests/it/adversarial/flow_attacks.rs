@@ -140,7 +140,7 @@ async fn a_used_code_replayed_into_another_flow_is_refused(backend: Backend) {
 
 async fn a_provider_that_ignores_pkce_still_gets_the_verifier(backend: Backend) {
     let (provider, _db, app) = start(backend, &[]).await;
-    provider.set(|c| c.ignore_pkce = true);
+    provider.settings(|s| s.pkce = false);
     let browser = app.browser();
     let session = app.session("downgrade").await;
     let auth = browser

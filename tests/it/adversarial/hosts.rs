@@ -1,6 +1,7 @@
 //! DNS rebinding: a page whose own name now resolves to this listener sends
 //! its name as `Host`. The browser routes answer only for the server's own
-//! host names; the backend API and health checks are unaffected.
+//! host names; the backend API and health checks are unaffected, except in
+//! the sandbox, which answers nothing for another name.
 
 use super::support::raw;
 use crate::on_both_backends;
@@ -60,4 +61,41 @@ async fn browser_routes_answer_421_for_a_host_that_is_not_theirs(backend: Backen
         "GET /connections HTTP/1.1\r\nHost: rebound.evil.example\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\n\r\n"
     );
     assert_eq!(raw(&app, api.as_bytes()).await.0, 200);
+}
+
+/// In the sandbox every route shows or takes this run's secrets (the banner
+/// names the admin token), so all of them answer only for the server's names.
+#[tokio::test]
+async fn the_sandbox_answers_421_for_a_host_that_is_not_its_own() {
+    let app = crate::support::TestApp::sandbox(&[]).await;
+    let port = app.url.rsplit(':').next().unwrap().to_owned();
+    let get = |path: &str, host: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    let paths = [
+        "/",
+        "/sandbox/oauth/authorize",
+        "/sandbox/api/lists",
+        "/healthz",
+    ];
+    for host in [
+        format!("rebound.evil.example:{port}"),
+        format!("127.0.0.2:{port}"),
+    ] {
+        for path in paths {
+            let (status, _, body) = raw(&app, get(path, &host).as_bytes()).await;
+            assert_eq!(status, 421, "{path} for {host}");
+            assert!(!body.contains(&app.admin_token), "{path}: {body}");
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        for path in paths {
+            let status = raw(&app, get(path, &host).as_bytes()).await.0;
+            assert_ne!(status, 421, "{path} for {host}");
+        }
+    }
 }

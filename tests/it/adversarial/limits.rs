@@ -186,7 +186,7 @@ async fn request_heads_over_32_kib_get_431() {
 #[tokio::test]
 async fn a_huge_expires_in_still_gives_an_rfc3339_time() {
     let (provider, _db, app) = start(Backend::Sqlite, &[]).await;
-    provider.set(|c| c.expires_in = i64::MAX);
+    provider.settings(|s| s.expires_in = i64::MAX);
     assert_eq!(app.connect("far").await.status(), StatusCode::OK);
     let (_, connection) = app.admin().get("/connections/far").await;
     let (_, token) = app.admin().get("/connections/far/access-token").await;
