@@ -254,7 +254,9 @@ pub async fn put_api_key(
     tag = "connections",
     params(("id" = String, Path, description = "The connection's id")),
     responses(
-        (status = 204, description = "Deleted; `X-RevocationOutcome` says what the provider was told"),
+        (status = 204, description = "Deleted", headers(
+            ("X-Revocation" = String, description = "What the provider was told: `revoked`, `failed`, `not-configured` or `not-applicable`"),
+        )),
         (status = 401, response = Unauthorized),
         (status = 404, response = NoSuchConnection),
     ),

@@ -96,6 +96,24 @@ async fn the_document_is_openapi_3_1_and_covers_every_backend_route() {
     }
 }
 
+/// A header the document promises is the one the answer carries.
+#[tokio::test]
+async fn a_delete_answers_with_the_revocation_header_the_document_names() {
+    let (_provider, _db, app) = start(Backend::Sqlite, &[]).await;
+    let doc = document(&app).await;
+    let documented = &doc["paths"]["/connections/{id}"]["delete"]["responses"]["204"]["headers"];
+    let names: Vec<&String> = documented
+        .as_object()
+        .expect("204 documents its headers")
+        .keys()
+        .collect();
+    assert_eq!(names, ["X-Revocation"]);
+    app.connect_api_key("documented").await;
+    let deleted = app.admin().delete("/connections/documented").await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(deleted.headers()["x-revocation"], "not-applicable");
+}
+
 on_both_backends!(answers_validate_against_the_document);
 
 /// Sends a backend request and checks its answer against the document's
