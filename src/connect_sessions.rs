@@ -8,7 +8,7 @@
 use serde::Serialize;
 use url::Url;
 
-use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo};
+use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo, SessionHash};
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::FLOW_LIFETIME_SECS;
@@ -28,9 +28,6 @@ pub enum KeyAttempt {
     /// The API gave no answer; the check does not count.
     Unanswered,
 }
-
-/// Longer strings are not tokens we made; they are refused without a lookup.
-const MAX_TOKEN_LEN: usize = 128;
 
 pub struct IssuedSession {
     pub token: String,
@@ -104,11 +101,11 @@ impl ConnectSessions {
 
     /// The session behind `token` if it can still be used; does not use it up.
     pub async fn peek(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
-        let Some(hash) = Self::hash(token) else {
+        let Some(hash) = SessionHash::of_token(token) else {
             return Ok(None);
         };
         self.store
-            .peek_connect_session(&hash.0, self.clock.now())
+            .peek_connect_session(hash.as_str(), self.clock.now())
             .await
     }
 
@@ -119,15 +116,11 @@ impl ConnectSessions {
         &self,
         token: &str,
     ) -> Result<Option<(ConnectSessionRow, i64)>, StoreError> {
-        if token.len() > MAX_TOKEN_LEN {
+        let Some(hash) = SessionHash::of_token(token) else {
             return Ok(None);
-        }
+        };
         self.store
-            .reserve_key_attempt(
-                &sha256_hex(token.as_bytes()),
-                self.clock.now(),
-                MAX_REFUSED_KEYS,
-            )
+            .reserve_key_attempt(hash.as_str(), self.clock.now(), MAX_REFUSED_KEYS)
             .await
     }
 
@@ -158,23 +151,17 @@ impl ConnectSessions {
 
     /// Uses the session up: a second call with the same token gets `None`.
     pub async fn consume(&self, token: &str) -> Result<Option<ConnectSessionRow>, StoreError> {
-        let Some(hash) = Self::hash(token) else {
+        let Some(hash) = SessionHash::of_token(token) else {
             return Ok(None);
         };
         self.store
-            .consume_connect_session(&hash.0, self.clock.now())
+            .consume_connect_session(hash.as_str(), self.clock.now())
             .await
-    }
-
-    /// How a session is known inside the server: the SHA-256 of its token.
-    /// `None` for strings too long to be a token we made.
-    pub fn hash(token: &str) -> Option<SessionHash> {
-        (token.len() <= MAX_TOKEN_LEN).then(|| SessionHash(sha256_hex(token.as_bytes())))
     }
 
     /// Where the session behind `hash` stands, for its whole life, used or not.
     pub async fn report(&self, hash: &SessionHash) -> Result<Option<SessionReport>, StoreError> {
-        let record = self.store.connect_session_record(&hash.0).await?;
+        let record = self.store.connect_session_record(hash.as_str()).await?;
         Ok(record.map(|record| SessionReport::of(record, self.clock.now())))
     }
 
@@ -186,15 +173,10 @@ impl ConnectSessions {
             Outcome::Failed => (SessionStatus::Failed, None),
         };
         self.store
-            .record_connect_session_outcome(&hash.0, status.as_str(), kind)
+            .record_connect_session_outcome(hash.as_str(), status.as_str(), kind)
             .await
     }
 }
-
-/// The SHA-256 of a session token: safe to keep in a flow cookie or a log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct SessionHash(String);
 
 /// How a connect that a session started ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,31 +32,31 @@ pub mod connections;
 /// AEAD sealing with a rotating key ring; constant-time comparison; random tokens.
 pub mod crypto;
 /// The EmailOctopus API as this server calls it: key checks, and every proxied call.
-pub mod emailoctopus_api;
+mod emailoctopus_api;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.
-pub mod http_client;
+mod http_client;
 /// Closing a connection so that an early answer is not lost to a reset.
-pub mod lingering_close;
+mod lingering_close;
 /// Where log lines go: stderr, with the request log written in batches.
 pub mod log_output;
 /// The background upkeep loop: refresh ahead, key checks, sweeps.
 pub mod maintenance;
 /// Prometheus metrics.
-pub mod metrics;
+mod metrics;
 /// Liveness, readiness and metrics routes, for operators and load balancers.
-pub mod monitoring;
+mod monitoring;
 /// The OAuth 2.0 client (authorize, exchange, refresh, revoke, token answers read), pending flows, each finished once.
 pub mod oauth;
 /// The `rekey` subcommand: has `connections` re-seal every credential under the first key.
 pub mod rekey;
 /// The one log line per request, with a failure's detail when there is one.
-pub mod request_log;
+mod request_log;
 /// The built-in provider and fake API behind `--sandbox`, and the provider the integration tests run against.
 pub mod sandbox;
 /// The accept loop with the contract's limits and graceful shutdown.
-pub mod server;
+mod server;
 /// The state every route shares; it holds no store handle.
-pub mod state;
+mod state;
 /// Persistence for SQLite and Postgres; SQL lives here only.
 pub mod store;
 /// Work that must finish once begun, whoever was waiting for it.

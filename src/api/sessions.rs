@@ -14,9 +14,10 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::Unauthorized;
+use crate::checked::SessionHash;
 use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::clock::rfc3339;
-use crate::connect_sessions::{ConnectSessions, IssuedSession, SessionReport, SessionStatus};
+use crate::connect_sessions::{IssuedSession, SessionReport, SessionStatus};
 use crate::state::AppState;
 
 /// How the session's connect answers at its end.
@@ -175,7 +176,7 @@ pub async fn status(
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Response {
     let report = match query {
-        Ok(Query(query)) => match ConnectSessions::hash(&query.session) {
+        Ok(Query(query)) => match SessionHash::of_token(&query.session) {
             Some(hash) => state.sessions.report(&hash).await.map_err(ApiError::from),
             None => Ok(None),
         },

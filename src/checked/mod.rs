@@ -1,5 +1,5 @@
 //! Values parsed from untrusted input (connection ids, origins, `return_to`,
-//! `Host` headers, API keys), and the connection's kind and status as read
+//! `Host` headers, API keys, connect-session tokens), and the connection's kind and status as read
 //! back from the store: holding one is the proof it was checked.
 
 mod allowed_host;
@@ -9,6 +9,7 @@ mod connection_kind;
 mod connection_status;
 mod origin;
 mod return_to;
+mod session_hash;
 
 pub use allowed_host::{AllowedHost, HostError};
 pub use api_key::{ApiKey, ApiKeyError};
@@ -17,3 +18,4 @@ pub use connection_kind::ConnectionKind;
 pub use connection_status::ConnectionStatus;
 pub use origin::{Origin, UrlError};
 pub use return_to::ReturnTo;
+pub use session_hash::SessionHash;

@@ -17,9 +17,9 @@ use base64::Engine;
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 
+use crate::checked::SessionHash;
 use crate::checked::{ConnectionId, ReturnTo};
 use crate::clock::{Clock, UnixTime};
-use crate::connect_sessions::SessionHash;
 use crate::crypto::{secrets_equal, sha256_hex, Sealer};
 use crate::store::{Store, StoreError};
 

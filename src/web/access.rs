@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::error::PageError;
 use super::page::BackLink;
+use crate::checked::SessionHash;
 use crate::checked::{ConnectionId, ReturnTo};
-use crate::connect_sessions::{ConnectSessions, SessionHash};
 use crate::state::AppState;
 
 /// Whether the request uses its connect session up.
@@ -69,7 +69,7 @@ pub async fn target(
                 connection_id: row.connection_id,
                 return_to: row.return_to,
                 key_attempt,
-                session: ConnectSessions::hash(token),
+                session: SessionHash::of_token(token),
             })
         }
         None if state.open_connect => Ok(Target {

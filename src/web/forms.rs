@@ -16,7 +16,8 @@ use super::csrf;
 use super::error::PageError;
 use super::popup;
 use crate::checked::ApiKey;
-use crate::connect_sessions::{ConnectSessions, KeyAttempt, Outcome};
+use crate::checked::SessionHash;
+use crate::connect_sessions::{KeyAttempt, Outcome};
 use crate::connections::CredentialError;
 use crate::state::AppState;
 
@@ -72,7 +73,7 @@ pub async fn save_api_key(
     })
     .await;
     // A popup session's pages, errors too, tell the app's page how it went.
-    let hash = session.as_deref().and_then(ConnectSessions::hash);
+    let hash = session.as_deref().and_then(SessionHash::of_token);
     let pages = popup::pages_for(&state, hash.as_ref()).await;
     match saved {
         Ok((target, connection)) => Ok(super::outcome::connected(&pages, &target, &connection)),

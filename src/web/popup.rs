@@ -12,10 +12,8 @@ use maud::{html, Markup};
 
 use super::error::PageError;
 use super::page::Pages;
-use crate::checked::{ConnectionKind, Origin};
-use crate::connect_sessions::{
-    ConnectSessions, Outcome, SessionHash, SessionReport, SessionStatus,
-};
+use crate::checked::{ConnectionKind, Origin, SessionHash};
+use crate::connect_sessions::{Outcome, SessionReport, SessionStatus};
 use crate::state::AppState;
 
 /// Records how `session`'s connect ended, for its status and its popup page.
@@ -49,7 +47,7 @@ pub async fn pages_for(state: &AppState, session: Option<&SessionHash>) -> Pages
 /// The answer to a request refused for its connect session (expired, used
 /// up): in a popup session, its page tells the app's page too.
 pub async fn refused(state: &AppState, session: Option<&str>, error: PageError) -> Response {
-    let hash = session.and_then(ConnectSessions::hash);
+    let hash = session.and_then(SessionHash::of_token);
     (Extension(pages_for(state, hash.as_ref()).await), error).into_response()
 }
 

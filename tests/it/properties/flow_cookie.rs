@@ -2,8 +2,8 @@
 //! a flow opens with its own state, cookie name and key, unchanged, and not
 //! after it expires.
 
+use emailoctopus_connect::checked::SessionHash;
 use emailoctopus_connect::checked::{ConnectionId, ReturnTo};
-use emailoctopus_connect::connect_sessions::ConnectSessions;
 use emailoctopus_connect::crypto::{KeyRing, Purpose, Sealer};
 use emailoctopus_connect::oauth::{FlowError, PendingFlow, PendingFlows};
 use oauth2::{CsrfToken, PkceCodeVerifier};
@@ -38,7 +38,7 @@ proptest! {
             verifier: PkceCodeVerifier::new(verifier.clone()),
             connection_id: ConnectionId::parse(&id).unwrap(),
             return_to: Some(ReturnTo::from_trusted("https://app.example.com/x".into())),
-            session: ConnectSessions::hash(&id),
+            session: SessionHash::of_token(&id),
             expires_at: now + lifetime,
         };
         let name = PendingFlows::cookie_name(secure);
@@ -49,7 +49,7 @@ proptest! {
         let open = || PendingFlows::open(&cookie, name, &keys).unwrap();
         let opened = open().take(&state, now).unwrap();
         prop_assert_eq!(opened.verifier.secret(), &verifier);
-        prop_assert_eq!(opened.session, ConnectSessions::hash(&id));
+        prop_assert_eq!(opened.session, SessionHash::of_token(&id));
         prop_assert_eq!(opened.connection_id.as_str(), id.as_str());
         prop_assert_eq!(opened.expires_at, now + lifetime);
         if other_state != state {
