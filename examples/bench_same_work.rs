@@ -13,8 +13,10 @@
 //!   in one SQLite transaction (WAL, `synchronous=NORMAL`) on a writer
 //!   thread that commits whatever is queued together.
 //! - `GET /connections/{id}/api/{*path}`: the admin bearer compared in
-//!   constant time, the call forwarded with the connection's API key held in
-//!   memory, the answer streamed back.
+//!   constant time, the connection's sealed API key read from SQLite by its
+//!   id (one prepared statement on a kept connection) and opened, the call
+//!   forwarded with it, the answer streamed back. The key is sealed and
+//!   stored on a connection's first call.
 //!
 //! Usage: `bench_same_work AUTHORIZE_URL TOKEN_URL API_BASE_URL SQLITE_PATH
 //! [LISTEN_ADDR]`; prints `listening on http://ADDR` once it accepts
@@ -24,7 +26,7 @@
 #[path = "support/ceiling.rs"]
 mod ceiling_parts;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};
@@ -57,6 +59,8 @@ struct Ceiling {
     http: reqwest::Client,
     cipher: Aes256Gcm,
     writer: mpsc::UnboundedSender<Write>,
+    /// Reads the stored credentials (WAL: it never waits for the writer).
+    reader: Mutex<rusqlite::Connection>,
 }
 
 /// What the cookie carries: the flow's secrets and its connection.
@@ -92,6 +96,7 @@ async fn main() {
     let api_base = args.next().expect(usage);
     let database = args.next().expect(usage);
     let (listener, bound) = ceiling_parts::listen(args.next()).await;
+    let reader = open_database(&database);
     let (writer, queue) = mpsc::unbounded_channel();
     thread::spawn(move || write_batches(&database, queue));
     let ceiling = Arc::new(Ceiling {
@@ -105,6 +110,7 @@ async fn main() {
             .expect("the client builds"),
         cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
         writer,
+        reader: Mutex::new(reader),
     });
     let app = Router::new()
         .route("/auth", get(auth))
@@ -115,16 +121,22 @@ async fn main() {
     axum::serve(listener, app).await.expect("serves");
 }
 
-/// The writer thread: takes what is queued, writes it in one transaction,
-/// answers each write once it is committed.
-fn write_batches(path: &str, mut queue: mpsc::UnboundedReceiver<Write>) {
-    let mut db = rusqlite::Connection::open(path).expect("the database opens");
+/// A connection to the database, its tables made if missing.
+fn open_database(path: &str) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(path).expect("the database opens");
     db.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
          CREATE TABLE IF NOT EXISTS used_states (hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
          CREATE TABLE IF NOT EXISTS connections (id TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER NOT NULL);",
     )
     .expect("the schema is created");
+    db
+}
+
+/// The writer thread: takes what is queued, writes it in one transaction,
+/// answers each write once it is committed.
+fn write_batches(path: &str, mut queue: mpsc::UnboundedReceiver<Write>) {
+    let mut db = open_database(path);
     let mut batch = Vec::new();
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -247,7 +259,7 @@ async fn callback(
 
 async fn proxy(
     State(ceiling): State<Arc<Ceiling>>,
-    Path((_id, path)): Path<(String, String)>,
+    Path((id, path)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let expected = format!("Bearer {ADMIN_TOKEN}");
@@ -257,10 +269,13 @@ async fn proxy(
     if !admitted {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let Some(key) = ceiling.api_key_of(&id) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let answer = ceiling
         .http
         .get(format!("{}/{path}", ceiling.api_base))
-        .bearer_auth(API_KEY)
+        .bearer_auth(key)
         .send()
         .await;
     match answer {
@@ -281,6 +296,40 @@ async fn proxy(
 }
 
 impl Ceiling {
+    /// The connection's API key, read and opened; sealed and stored first
+    /// if the connection has none yet.
+    fn api_key_of(&self, id: &str) -> Option<String> {
+        let db = self.reader.lock().ok()?;
+        let sealed: Option<Vec<u8>> = db
+            .prepare_cached("SELECT sealed FROM connections WHERE id = ?1")
+            .ok()?
+            .query_row([id], |row| row.get(0))
+            .ok();
+        let Some(sealed) = sealed else {
+            let sealed = self.seal(API_KEY.as_bytes(), id.as_bytes());
+            db.execute(
+                "INSERT INTO connections (id, sealed, updated_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![id, sealed, unix_now()],
+            )
+            .ok()?;
+            return Some(API_KEY.to_owned());
+        };
+        String::from_utf8(self.open(&sealed, id.as_bytes())?).ok()
+    }
+
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .ok()
+    }
+
     fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let mut sealed = nonce.to_vec();
@@ -306,20 +355,7 @@ impl Ceiling {
             .flat_map(|h| h.split(';'))
             .find_map(|c| c.trim().strip_prefix("eoc_flows="))?;
         let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let json = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                aes_gcm::aead::Payload {
-                    msg: ciphertext,
-                    aad: COOKIE.as_bytes(),
-                },
-            )
-            .ok()?;
+        let json = self.open(&sealed, COOKIE.as_bytes())?;
         let mut flows: Vec<Flow> = serde_json::from_slice(&json).ok()?;
         flows.pop()
     }
