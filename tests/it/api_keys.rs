@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
-use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb};
+use crate::support::{eventually, new_key, start, Backend, FakeProvider, TestApp, TestDb};
 
 on_both_backends!(
     an_api_key_is_checked_before_it_is_stored,
@@ -69,11 +69,11 @@ async fn an_api_key_is_checked_before_it_is_stored(backend: Backend) {
 async fn an_unreachable_api_is_a_502_and_stores_nothing() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    let closed = crate::support::free_addr();
+    let refusing = crate::support::refusing_addr();
     let mut args = crate::support::with_flag(
         provider.args(),
         "--api-base-url",
-        &format!("http://{closed}/api"),
+        &format!("http://{}/api", refusing.addr),
     );
     args.push(format!("--token-encryption-key={}", new_key()));
     let app = TestApp::start(&db, &args).await;
@@ -244,15 +244,10 @@ async fn a_key_sent_from_a_browser_that_leaves_mid_check_is_still_settled(backen
         .await;
     assert!(gave_up.unwrap_err().is_timeout());
 
-    let mut status = StatusCode::NOT_FOUND;
-    for _ in 0..300 {
-        status = app.admin().get("/connections/left").await.0;
-        if status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(status, StatusCode::OK, "the accepted key was saved");
+    eventually("the accepted key is saved", async || {
+        app.admin().get("/connections/left").await.0 == StatusCode::OK
+    })
+    .await;
     provider.set(|c| c.upstream_delay = Duration::ZERO);
     let again = submit_key(&browser, &app, API_KEY, &csrf, &session).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN, "the link is spent");

@@ -3,14 +3,18 @@
 //! away fails requests cleanly and loses nothing.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
 
 use crate::on_both_backends;
 use crate::support::cut::Cuttable;
-use crate::support::{location, new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use crate::support::{
+    eventually, location, new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN,
+};
 
 on_both_backends!(a_flow_begun_on_one_instance_finishes_on_another);
 
@@ -155,15 +159,11 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
             .send()
             .await
     });
-    // Wait until its refresh request is at the provider.
-    let started = Instant::now();
-    while provider.token_requests("refresh_token").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the doomed refresh never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the doomed instance's refresh reaches the provider",
+        async || !provider.token_requests("refresh_token").is_empty(),
+    )
+    .await;
     doomed.start_kill().unwrap();
     doomed.wait().await.unwrap();
     let _ = hanging.await;
@@ -208,20 +208,27 @@ async fn a_database_that_goes_away_fails_requests_cleanly_and_loses_nothing() {
     let app = TestApp::start_on(url.as_str(), &args).await;
     assert_eq!(app.connect("durable").await.status(), StatusCode::OK);
 
-    // Under load: a stream of requests runs while the database goes away and comes back.
-    let admin = std::sync::Arc::new(app.admin());
+    // Under load: a stream of requests runs while the database goes away
+    // and comes back, until the test has seen it served again.
+    let admin = Arc::new(app.admin());
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let (stop_load, load_stopped) = watch::channel(false);
     let load = {
-        let admin = admin.clone();
+        let (admin, statuses) = (admin.clone(), statuses.clone());
         tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..60 {
-                statuses.push(admin.get("/connections/durable/access-token").await.0);
+            while !*load_stopped.borrow() {
+                let status = admin.get("/connections/durable/access-token").await.0;
+                statuses.lock().unwrap().push(status);
+                // The load's pace, twenty requests a second: not a wait for anything.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            statuses
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let served_since = |since: usize| statuses.lock().unwrap()[since..].contains(&StatusCode::OK);
+    eventually("the load is served before the cut", async || {
+        served_since(0)
+    })
+    .await;
     relay.cut();
     let started = Instant::now();
     let ready = reqwest::get(app.at("/readyz")).await.unwrap();
@@ -236,9 +243,16 @@ async fn a_database_that_goes_away_fails_requests_cleanly_and_loses_nothing() {
     let (status, problem) = admin.get("/connections/durable/access-token").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
     assert!(started.elapsed() < Duration::from_secs(12));
+    let before_restore = statuses.lock().unwrap().len();
     relay.restore();
+    eventually("the load is served again after the restore", async || {
+        served_since(before_restore)
+    })
+    .await;
+    stop_load.send(true).unwrap();
+    load.await.unwrap();
 
-    let statuses = load.await.unwrap();
+    let statuses = statuses.lock().unwrap().clone();
     assert!(
         statuses
             .iter()

@@ -4,7 +4,9 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::provider::API_KEY;
-use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use crate::support::{
+    eventually, new_key, start, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN,
+};
 use emailoctopus_connect::connections::{rekey, RekeyReport};
 use emailoctopus_connect::crypto::KeyRing;
 
@@ -271,9 +273,10 @@ async fn a_rekey_beside_a_refresh_is_not_taken_for_another_refresh(backend: Back
             .post("/connections/raced/refresh", serde_json::json!({}))
             .await
     });
-    while provider.token_requests("refresh_token").is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually("the refresh reaches the provider", async || {
+        !provider.token_requests("refresh_token").is_empty()
+    })
+    .await;
     let rotated = KeyRing::parse(&format!("{second},{first}")).unwrap();
     let report = rekey(db.store().await, &rotated).await.unwrap();
     assert_eq!(report.resealed, 1);
@@ -339,9 +342,10 @@ async fn shutdown_lets_an_in_flight_callback_finish() {
     provider.set(|c| c.token_delay = std::time::Duration::from_millis(800));
     let finishing =
         tokio::spawn(async move { browser.get(callback).send().await.unwrap().status() });
-    while provider.token_requests("authorization_code").is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    eventually("the code exchange reaches the provider", async || {
+        !provider.token_requests("authorization_code").is_empty()
+    })
+    .await;
     // Shut down while the code exchange is at the provider.
     app.stop().await;
     assert_eq!(finishing.await.unwrap(), StatusCode::OK);

@@ -82,12 +82,11 @@ async fn token_endpoint_faults_are_clear_pages(backend: Backend) {
 async fn a_provider_that_refuses_connections_is_a_502() {
     let provider = FakeProvider::start().await;
     let db = TestDb::new(Backend::Sqlite).await;
-    // A port nothing listens on: bind one, then close it.
-    let closed = crate::support::free_addr();
+    let refusing = crate::support::refusing_addr();
     let mut args = crate::support::with_flag(
         provider.args(),
         "--token-url",
-        &format!("http://{closed}/token"),
+        &format!("http://{}/token", refusing.addr),
     );
     args.push(format!("--token-encryption-key={}", new_key()));
     let app = TestApp::start(&db, &args).await;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{start, Backend, TestApp, TokenAnswer};
+use crate::support::{eventually, start, Backend, TestApp, TokenAnswer};
 
 on_both_backends!(
     concurrent_callers_share_one_refresh,
@@ -88,9 +88,10 @@ async fn a_reconnect_during_a_refresh_wins(backend: Backend) {
                 .await
         })
     };
-    while provider.token_requests("refresh_token").is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the refresh reaches the provider", async || {
+        !provider.token_requests("refresh_token").is_empty()
+    })
+    .await;
     assert_eq!(app.connect("race").await.status(), StatusCode::OK);
     let (_, reconnected) = admin.get("/connections/race/access-token").await;
     let (status, answer) = refreshing.await.unwrap();

@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{start, Backend, FakeProvider, TestApp};
+use crate::support::provider::API_KEY;
+use crate::support::{eventually, start, Backend, FakeProvider, TestApp};
 
 on_both_backends!(
     delete_revokes_the_refresh_token,
@@ -28,17 +29,6 @@ fn impatient(cookies: bool) -> reqwest::Client {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap()
-}
-
-/// Waits (up to 10 s) until `done` holds.
-async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never: {what}");
 }
 
 /// The provider takes 2 s to exchange the code; the browser leaves after
@@ -88,13 +78,10 @@ async fn a_client_that_gives_up_mid_delete_still_gets_the_grant_revoked(backend:
 
 /// Waits until the provider has had `n` revocation requests.
 async fn revocations(provider: &FakeProvider, n: usize) {
-    for _ in 0..500 {
-        if provider.recorded("/revoke").len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("only {} revocations", provider.recorded("/revoke").len());
+    eventually(format!("{n} revocations reach the provider"), async || {
+        provider.recorded("/revoke").len() >= n
+    })
+    .await;
 }
 
 async fn a_reconnect_revokes_the_grant_it_replaces(backend: Backend) {
@@ -107,17 +94,10 @@ async fn a_reconnect_revokes_the_grant_it_replaces(backend: Backend) {
     assert_eq!(revoke.form["token"], first_grant[0]);
     assert_eq!(revoke.form["token_type_hint"], "refresh_token");
     // The request is recorded as it arrives; the grant dies once it is answered.
-    for _ in 0..500 {
-        if provider.live_tokens().1.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        provider.live_tokens().1.len(),
-        1,
-        "only the new grant is alive"
-    );
+    eventually("only the new grant is alive", async || {
+        provider.live_tokens().1.len() == 1
+    })
+    .await;
     // The new grant works.
     app.clock.advance(Duration::from_secs(3600));
     assert_eq!(
@@ -129,9 +109,30 @@ async fn a_reconnect_revokes_the_grant_it_replaces(backend: Backend) {
     app.connect_api_key("again").await;
     revocations(&provider, 2).await;
     assert_eq!(app.connect("again").await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(provider.recorded("/revoke").len(), 2);
-    assert_eq!(provider.live_tokens().1.len(), 1);
+    let grant_over_key = eventually(
+        "only the grant that replaced the key is alive",
+        async || {
+            let (_, live_refresh) = provider.live_tokens();
+            (live_refresh.len() == 1).then(|| live_refresh[0].clone())
+        },
+    )
+    .await;
+    // A grant replacing that grant is revoked: once its revocation has
+    // arrived, one for the key would have been sent before it.
+    assert_eq!(app.connect("again").await.status(), StatusCode::OK);
+    revocations(&provider, 3).await;
+    let revoked: Vec<String> = provider
+        .recorded("/revoke")
+        .iter()
+        .map(|r| r.form["token"].clone())
+        .collect();
+    assert_eq!(revoked.len(), 3, "{revoked:?}");
+    assert_eq!(revoked[2], grant_over_key, "{revoked:?}");
+    assert!(!revoked.iter().any(|t| t == API_KEY), "{revoked:?}");
+    eventually("only the newest grant is alive", async || {
+        provider.live_tokens().1.len() == 1
+    })
+    .await;
 }
 
 /// Starts a refresh of `id` whose answer the provider holds back after
@@ -145,11 +146,15 @@ async fn refresh_answered_late(
     let admin = app.admin();
     let path = format!("/connections/{id}/refresh");
     let refreshing = tokio::spawn(async move { admin.post(&path, serde_json::json!({})).await });
-    while provider.token_requests("refresh_token").is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // Issued (the request is recorded before it is answered): give it a moment.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Issued, the refresh token it presented is spent (rotation), while
+    // its answer is still held back.
+    eventually("the provider issues the refresh's tokens", async || {
+        provider
+            .token_requests("refresh_token")
+            .first()
+            .is_some_and(|r| !provider.live_tokens().1.contains(&r.form["refresh_token"]))
+    })
+    .await;
     refreshing
 }
 

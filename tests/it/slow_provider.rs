@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::{start, TestApp};
+use crate::support::{eventually, start, TestApp};
 
 on_both_backends!(twelve_slow_refreshes_leave_the_server_answering);
 
@@ -34,9 +34,10 @@ async fn twelve_slow_refreshes_leave_the_server_answering(backend: crate::suppor
         })
         .collect();
     // Several refreshes are now waiting at the provider.
-    while provider.token_requests("refresh_token").len() < 4 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("several refreshes waiting at the provider", async || {
+        provider.token_requests("refresh_token").len() >= 4
+    })
+    .await;
     answers_promptly(&app, "/readyz", false).await;
     answers_promptly(&app, "/", false).await;
     answers_promptly(&app, "/connections/keyed/access-token", true).await;

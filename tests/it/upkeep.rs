@@ -10,7 +10,9 @@ use reqwest::StatusCode;
 
 use crate::on_both_backends;
 use crate::support::receiver::Receiver;
-use crate::support::{new_key, start, Backend, FakeProvider, TestApp, TestDb, TokenAnswer};
+use crate::support::{
+    eventually, new_key, start, Backend, FakeProvider, TestApp, TestDb, TokenAnswer,
+};
 
 on_both_backends!(
     a_token_about_to_expire_is_refreshed_before_anyone_asks,
@@ -45,17 +47,25 @@ async fn metrics(app: &TestApp) -> String {
     answer.send().await.unwrap().text().await.unwrap()
 }
 
-/// Waits until `n` events named `event` about `id` have arrived, then a
-/// moment more, so that an extra one would be seen too.
-async fn settled_events(receiver: &Receiver, event: &str, id: &str, n: usize) -> usize {
-    for _ in 0..300 {
-        if receiver.events(event, id).len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    receiver.events(event, id).len()
+/// Waits until an event named `event` about `id` has arrived; returns those that have.
+async fn arrived(receiver: &Receiver, event: &str, id: &str) -> Vec<serde_json::Value> {
+    eventually(format!("a {event} webhook about {id}"), async || {
+        let events = receiver.events(event, id);
+        (!events.is_empty()).then_some(events)
+    })
+    .await
+}
+
+/// Stops `app`, which waits for its webhook deliveries in flight, then
+/// counts the events of each `(event, id)` that arrived: final counts, in
+/// which an extra event would show.
+async fn final_counts<const N: usize>(
+    app: TestApp,
+    receiver: &Receiver,
+    wanted: [(&str, &str); N],
+) -> [usize; N] {
+    app.stop().await;
+    wanted.map(|(event, id)| receiver.events(event, id).len())
 }
 
 async fn a_token_about_to_expire_is_refreshed_before_anyone_asks(backend: Backend) {
@@ -117,11 +127,7 @@ async fn a_deleted_api_key_is_noticed_by_the_check_and_its_return_too(backend: B
     let (_, connection) = app.admin().get("/connections/keyed").await;
     assert_eq!(connection["status"], "needs_reauth");
     assert_eq!(connection["last_error"], "api_key_rejected");
-    assert_eq!(
-        settled_events(&receiver, "connection.needs_reauth", "keyed", 1).await,
-        1
-    );
-    let events = receiver.events("connection.needs_reauth", "keyed");
+    let events = arrived(&receiver, "connection.needs_reauth", "keyed").await;
     assert_eq!(events[0]["reason"], "api_key_rejected");
     assert_eq!(events[0]["kind"], "api_key");
 
@@ -134,10 +140,7 @@ async fn a_deleted_api_key_is_noticed_by_the_check_and_its_return_too(backend: B
         app.admin().get("/connections/keyed").await.1["status"],
         "connected"
     );
-    assert_eq!(
-        settled_events(&receiver, "connection.recovered", "keyed", 1).await,
-        1
-    );
+    arrived(&receiver, "connection.recovered", "keyed").await;
 
     // An API that is down changes nothing; it is counted.
     provider.set(|c| c.upstream_status = 503);
@@ -154,6 +157,16 @@ async fn a_deleted_api_key_is_noticed_by_the_check_and_its_return_too(backend: B
             format!("emailoctopus_connect_upkeep_total{{job=\"key_check\",result=\"{result}\"}} 1");
         assert!(metrics.contains(&line), "{line} not in\n{metrics}");
     }
+    let counts = final_counts(
+        app,
+        &receiver,
+        [
+            ("connection.needs_reauth", "keyed"),
+            ("connection.recovered", "keyed"),
+        ],
+    )
+    .await;
+    assert_eq!(counts, [1, 1], "each change announced once");
 }
 
 async fn a_key_refused_through_the_proxy_needs_reauth_at_once(backend: Backend) {
@@ -184,14 +197,10 @@ async fn a_key_refused_through_the_proxy_needs_reauth_at_once(backend: Backend) 
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(provider.recorded("/api/lists").len(), before);
-    assert_eq!(
-        settled_events(&receiver, "connection.needs_reauth", "keyed", 1).await,
-        1
-    );
-    assert_eq!(
-        receiver.events("connection.needs_reauth", "keyed")[0]["reason"],
-        "api_key_rejected"
-    );
+    let events = arrived(&receiver, "connection.needs_reauth", "keyed").await;
+    assert_eq!(events[0]["reason"], "api_key_rejected");
+    let counts = final_counts(app, &receiver, [("connection.needs_reauth", "keyed")]).await;
+    assert_eq!(counts, [1], "announced once");
 }
 
 async fn reconnecting_after_a_refused_refresh_is_announced_as_recovered(backend: Backend) {
@@ -211,14 +220,8 @@ async fn reconnecting_after_a_refused_refresh_is_announced_as_recovered(backend:
     let (_, connection) = app.admin().get("/connections/lapsed").await;
     assert_eq!(connection["status"], "needs_reauth");
     assert_eq!(connection["last_error"], "refresh_rejected");
-    assert_eq!(
-        settled_events(&receiver, "connection.needs_reauth", "lapsed", 1).await,
-        1
-    );
-    assert_eq!(
-        receiver.events("connection.needs_reauth", "lapsed")[0]["reason"],
-        "refresh_rejected"
-    );
+    let events = arrived(&receiver, "connection.needs_reauth", "lapsed").await;
+    assert_eq!(events[0]["reason"], "refresh_rejected");
     // Nothing more to do for it until a person acts.
     assert!(app.upkeep().await.outcomes.is_empty());
 
@@ -226,16 +229,19 @@ async fn reconnecting_after_a_refused_refresh_is_announced_as_recovered(backend:
     let (_, connection) = app.admin().get("/connections/lapsed").await;
     assert_eq!(connection["status"], "connected");
     assert_eq!(connection["last_error"], serde_json::Value::Null);
-    assert_eq!(
-        settled_events(&receiver, "connection.recovered", "lapsed", 1).await,
-        1
-    );
+    arrived(&receiver, "connection.recovered", "lapsed").await;
     // A reconnect of a healthy connection is not a recovery.
     assert_eq!(app.connect("lapsed").await.status(), StatusCode::OK);
-    assert_eq!(
-        settled_events(&receiver, "connection.recovered", "lapsed", 1).await,
-        1
-    );
+    let counts = final_counts(
+        app,
+        &receiver,
+        [
+            ("connection.needs_reauth", "lapsed"),
+            ("connection.recovered", "lapsed"),
+        ],
+    )
+    .await;
+    assert_eq!(counts, [1, 1], "one refusal, one recovery");
 }
 
 async fn a_run_of_failed_refreshes_is_announced_once(backend: Backend) {
@@ -264,16 +270,15 @@ async fn a_run_of_failed_refreshes_is_announced_once(backend: Backend) {
         "a transient failure needs no person"
     );
     assert_eq!(connection["last_error"], "provider_unavailable");
-    assert_eq!(
-        settled_events(&receiver, "connection.refresh_failing", "flaky", 1).await,
-        1
-    );
+    arrived(&receiver, "connection.refresh_failing", "flaky").await;
 
     // Once refresh works again, a new run would be announced again.
     provider.set(|c| c.refresh_override = None);
     assert_eq!(app.upkeep().await.outcomes, vec![UpkeepOutcome::Refreshed]);
     let (_, connection) = app.admin().get("/connections/flaky").await;
     assert_eq!(connection["last_error"], serde_json::Value::Null);
+    let counts = final_counts(app, &receiver, [("connection.refresh_failing", "flaky")]).await;
+    assert_eq!(counts, [1], "a run of failures is announced once");
 }
 
 async fn sweeps_delete_expired_records_and_nothing_else(backend: Backend) {
@@ -360,9 +365,11 @@ async fn two_instances_share_the_upkeep_and_a_dead_ones_claims_expire() {
         first.upkeep().await;
         first
     });
-    while provider.token_requests("refresh_token").len() < before + 4 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the dying instance's refreshes reach the provider",
+        async || provider.token_requests("refresh_token").len() >= before + 4,
+    )
+    .await;
     dying.abort();
     let _ = dying.await;
     provider.set(|c| c.refresh_override = None);

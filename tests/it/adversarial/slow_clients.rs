@@ -19,6 +19,7 @@ async fn trickle(app: &TestApp, first: Vec<u8>, rest: Vec<u8>) -> (Duration, Str
     writer.write_all(&first).await.unwrap();
     let sender = tokio::spawn(async move {
         for byte in rest {
+            // The slow client under test: a byte a second.
             tokio::time::sleep(Duration::from_secs(1)).await;
             if writer.write_all(&[byte]).await.is_err() {
                 break;
@@ -55,10 +56,22 @@ async fn a_trickled_request_is_cut_off_while_others_are_served() {
         .into_bytes(),
         endless,
     );
+    // Other clients come every 3 s: eight at least, and for as long as the trickles last.
+    let (all_cut, mut trickling) = tokio::sync::watch::channel(false);
+    let trickles = async {
+        let cuts = tokio::join!(head, body);
+        all_cut.send(true).unwrap();
+        cuts
+    };
     let others = async {
         let client = reqwest::Client::new();
-        for _ in 0..8 {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut served = 0;
+        while served < 8 || !*trickling.borrow() {
+            tokio::select! {
+                // The other clients' pace: part of the scenario, not a wait.
+                _ = tokio::time::sleep(Duration::from_secs(3)) => {}
+                _ = trickling.wait_for(|cut| *cut), if served >= 8 => break,
+            }
             let asked = Instant::now();
             let answer = client.get(app.at("/healthz")).send().await.unwrap();
             assert_eq!(answer.status(), StatusCode::OK);
@@ -68,9 +81,10 @@ async fn a_trickled_request_is_cut_off_while_others_are_served() {
                 asked.elapsed()
             );
             assert_eq!(app.admin().get("/connections").await.0, StatusCode::OK);
+            served += 1;
         }
     };
-    let ((head_cut, head_answer), (body_cut, body_answer), ()) = tokio::join!(head, body, others);
+    let (((head_cut, head_answer), (body_cut, body_answer)), ()) = tokio::join!(trickles, others);
     for cut in [head_cut, body_cut] {
         assert!(
             (Duration::from_secs(25)..Duration::from_secs(40)).contains(&cut),

@@ -225,11 +225,14 @@ async fn assert_stops_at_once(dir: &std::path::Path, urls: &[String]) {
 #[tokio::test]
 async fn a_signal_during_the_database_retry_stops_the_start_within_a_second() {
     let dir = tempfile::tempdir().unwrap();
-    let closed = crate::support::free_addr();
+    let refusing = crate::support::refusing_addr();
     let mut run = command(dir.path());
     run.env("TOKEN_ENCRYPTION_KEY", new_key())
         .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("postgres://postgres@{closed}/db"))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@{}/db", refusing.addr),
+        )
         .env("DATABASE_START_TIMEOUT_SECS", "60");
     let server = Running::spawn(run);
     server.stderr_containing("retrying").await;

@@ -72,8 +72,7 @@ fn assert_no_sandbox_database(dir: &Path) {
 #[tokio::test]
 async fn a_database_that_never_answers_is_retried_then_the_start_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    // A port nothing listens on.
-    let closed = crate::support::free_addr();
+    let refusing = crate::support::refusing_addr();
     let mut run = command(dir.path());
     run.args([
         "--client-id=c",
@@ -83,7 +82,7 @@ async fn a_database_that_never_answers_is_retried_then_the_start_fails_naming_it
     .env("TOKEN_ENCRYPTION_KEY", crate::support::new_key())
     .env(
         "DATABASE_URL",
-        format!("postgres://postgres@{closed}/nowhere"),
+        format!("postgres://postgres@{}/nowhere", refusing.addr),
     )
     .env("DATABASE_START_TIMEOUT_SECS", "2");
     let started = std::time::Instant::now();

@@ -7,9 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+
+use crate::support::eventually;
+use crate::support::wait::eventually_within;
 
 const BIN: &str = env!("CARGO_BIN_EXE_emailoctopus-connect");
 /// The longest any single wait on the process may take.
@@ -109,17 +112,13 @@ impl Running {
         }
     }
 
-    /// Waits until stderr holds `needle` (a log line), at most `WAIT`.
+    /// Waits until stderr holds `needle` (a log line).
     pub(super) async fn stderr_containing(&self, needle: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.stderr.lock().unwrap().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} on stderr: {}",
-                self.stderr.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let what = format!("{needle:?} on stderr");
+        eventually(WithStderr(&what, &self.stderr), async || {
+            self.stderr.lock().unwrap().contains(needle)
+        })
+        .await;
     }
 
     /// Sends SIGTERM, waits for the exit, and returns its status and everything printed.
@@ -134,18 +133,8 @@ impl Running {
 
     /// Waits up to `limit` for the exit; returns its status and everything printed.
     async fn wait(mut self, limit: Duration) -> (ExitStatus, Logs) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the binary did not exit within {limit:?}; stderr: {}",
-                self.stderr.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let what = WithStderr("the binary exits", &self.stderr);
+        let status = eventually_within(limit, what, async || self.child.try_wait().unwrap()).await;
         // The pipes close with the process: the readers end at once.
         for reader in self.readers.drain(..) {
             reader.join().unwrap();
@@ -164,6 +153,15 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// What a wait is for, and, when it fails, what the binary has said on stderr.
+struct WithStderr<'a>(&'a str, &'a Mutex<String>);
+
+impl std::fmt::Display for WithStderr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; stderr: {}", self.0, self.1.lock().unwrap())
     }
 }
 

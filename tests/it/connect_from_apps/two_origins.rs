@@ -3,7 +3,6 @@
 //! and Chromium with its popup blocker on; helpers that click through them.
 
 use std::future::IntoFuture;
-use std::time::Duration;
 
 use fantoccini::wd::WindowHandle;
 use fantoccini::Locator;
@@ -12,6 +11,7 @@ use serde_json::Value;
 
 use super::spa;
 use crate::support::browser::{bounded, Browser, PAGE_LIMIT};
+use crate::support::wait::eventually_within;
 use crate::support::TestApp;
 
 /// The connect server (sandbox, on 127.0.0.1) and the example app (on localhost).
@@ -80,19 +80,11 @@ pub async fn switch_to_popup(browser: &Browser, app: &WindowHandle) {
 }
 
 pub async fn wait_for_windows(browser: &Browser, count: usize) -> Vec<WindowHandle> {
-    let deadline = tokio::time::Instant::now() + PAGE_LIMIT;
-    loop {
+    eventually_within(PAGE_LIMIT, format!("{count} windows open"), async || {
         let windows = browser.client.windows().await.unwrap();
-        if windows.len() == count {
-            return windows;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} windows, not {count}",
-            windows.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (windows.len() == count).then_some(windows)
+    })
+    .await
 }
 
 /// Back on the app's page: what it says once the promise settled.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::support::browser::{find_program, missing_tool};
+use crate::support::eventually;
 
 /// The access-token lifetime the provider is given, in seconds: short, like a
 /// production provider's.
@@ -164,24 +165,21 @@ impl OidcProvider {
             .collect()
     }
 
-    /// Waits (up to 5 s: the line may still be in the pipe) until the
-    /// provider has reported `name` `n` times; returns the `n`th, and fails
-    /// if there are more.
+    /// Waits until the provider has reported `name` `n` times (the line may
+    /// still be in the pipe); returns the `n`th, and fails if there are more.
     pub async fn event(&self, name: &str, n: usize) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
+        let seen = eventually(format!("{n} {name} events from the provider"), async || {
             let seen = self.events_where(|e| e["name"] == name);
-            if seen.len() >= n || Instant::now() > deadline {
-                assert_eq!(
-                    seen.len(),
-                    n,
-                    "{name} events: {seen:?}\nall: {:?}",
-                    self.events_where(|_| true)
-                );
-                return seen[n - 1].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (seen.len() >= n).then_some(seen)
+        })
+        .await;
+        assert_eq!(
+            seen.len(),
+            n,
+            "{name} events: {seen:?}\nall: {:?}",
+            self.events_where(|_| true)
+        );
+        seen[n - 1].clone()
     }
 
     /// RFC 7662 introspection, authenticated as the client.

@@ -4,15 +4,17 @@
 //! The tests that need these tools are `#[ignore]`d with the reason; run
 //! with `--include-ignored`, a tool that cannot be found fails them, naming it.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+use tokio::sync::oneshot;
 
-use crate::support::TestApp;
+use crate::support::{eventually, TestApp};
 
 /// The longest any one browser test may take, start to finish.
 pub const TEST_LIMIT: Duration = Duration::from_secs(90);
@@ -194,55 +196,63 @@ struct Chromedriver {
 }
 
 impl Chromedriver {
+    /// Starts chromedriver on a port of the system's choosing (port 0) and
+    /// learns it from the line it prints once it listens.
     async fn start(program: &Path, dir: &Path) -> Self {
-        let port = super::free_addr().port();
         let log = dir.join("chromedriver.log");
-        let child = {
+        let mut child = {
             use std::os::unix::process::CommandExt;
             Command::new(program)
-                .arg(format!("--port={port}"))
+                .arg("--port=0")
                 .arg(format!("--log-path={}", log.display()))
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 // Its own process group, so that Drop can end the browser too.
                 .process_group(0)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()))
         };
+        let port = announced_port(child.stdout.take().unwrap());
+        // The guard first, so that a driver that never says its port is killed too.
         let mut driver = Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: String::new(),
             log,
         };
+        let port = tokio::time::timeout(Duration::from_secs(20), port)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "chromedriver did not say its port within 20 s:\n{}",
+                    driver.log()
+                )
+            })
+            .unwrap_or_else(|_| {
+                panic!("chromedriver exited before it listened:\n{}", driver.log())
+            });
+        driver.url = format!("http://127.0.0.1:{port}");
         driver.wait_until_ready().await;
         driver
     }
 
-    /// Polls `/status` until it says ready: no fixed sleep.
+    /// Waits until `/status` says ready, or the driver has exited.
     async fn wait_until_ready(&mut self) {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        eventually("chromedriver says it is ready", async || {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("chromedriver exited early ({status}):\n{}", self.log());
             }
-            if let Ok(answer) = http.get(format!("{}/status", self.url)).send().await {
-                let body: serde_json::Value = answer.json().await.unwrap_or_default();
-                if body["value"]["ready"] == json!(true) {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver not ready within 20 s:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let Ok(answer) = http.get(format!("{}/status", self.url)).send().await else {
+                return false;
+            };
+            let body: serde_json::Value = answer.json().await.unwrap_or_default();
+            body["value"]["ready"] == json!(true)
+        })
+        .await;
     }
 
     fn log(&self) -> String {
@@ -260,6 +270,28 @@ impl Drop for Chromedriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port in chromedriver's "ChromeDriver was started successfully on
+/// port N." line; the rest of its output is read and dropped, so that a full
+/// pipe never stalls it. Fails if the output ends first.
+fn announced_port(stdout: ChildStdout) -> oneshot::Receiver<u16> {
+    let (send, port) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut send = Some(send);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let announced = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|rest| rest.trim_end_matches('.').parse().ok());
+            if let Some(port) = announced {
+                if let Some(send) = send.take() {
+                    let _ = send.send(port);
+                }
+            }
+        }
+    });
+    port
 }
 
 /// The first of `names` found on `PATH`.

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod cut;
 pub mod provider;
 pub mod receiver;
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use provider::{FakeProvider, TokenAnswer};
+pub use wait::eventually;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
@@ -214,13 +216,24 @@ pub async fn sandbox_decide(
     location(&answered)
 }
 
-/// A loopback address that was free a moment ago (bound on port 0, then let
-/// go): for a listener to start there, or for nothing to answer there.
-pub fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A loopback address that refuses connections for as long as this lives:
+/// its port is bound, so nothing else can take it, and never listened on.
+/// (A port bound, let go and hoped still free could be anyone's by the time
+/// it is dialled.)
+pub struct RefusingAddr {
+    pub addr: std::net::SocketAddr,
+    _bound: tokio::net::TcpSocket,
+}
+
+pub fn refusing_addr() -> RefusingAddr {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    // Without address reuse no other socket may bind the port, listening or not.
+    socket.set_reuseaddr(false).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    RefusingAddr {
+        addr: socket.local_addr().unwrap(),
+        _bound: socket,
+    }
 }
 
 /// `args` with `flag`'s value replaced by `value`.
@@ -332,7 +345,9 @@ impl TestApp {
         }
     }
 
-    /// Stops the server gracefully and waits until it has.
+    /// Stops the server gracefully and waits until it has: in-flight
+    /// requests answered, and webhook deliveries in flight ended (within the
+    /// server's grace), so that what a receiver holds afterwards is final.
     pub async fn stop(mut self) {
         self.shutdown.take().unwrap().send(()).ok();
         tokio::time::timeout(Duration::from_secs(40), self.task.take().unwrap())

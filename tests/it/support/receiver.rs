@@ -1,13 +1,13 @@
 //! A webhook receiver for tests: records what arrives, can be told to fail.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use emailoctopus_connect::webhooks::sign;
+use std::sync::{Arc, Mutex};
+
+use super::eventually;
 
 pub const SECRET: &str = "webhook-secret-for-tests";
 
@@ -25,7 +25,10 @@ impl Receiver {
             post(move |headers: HeaderMap, body: Bytes| {
                 let me = me.clone();
                 async move {
-                    me.received.lock().unwrap().push((headers, body));
+                    let mut received = me.received.lock().unwrap();
+                    received.push((headers, body));
+                    // Decided while the arrival is being recorded: a test that
+                    // sees it may change `failing` without changing its answer.
                     if *me.failing.lock().unwrap() {
                         StatusCode::INTERNAL_SERVER_ERROR
                     } else {
@@ -40,21 +43,19 @@ impl Receiver {
         url
     }
 
+    /// Waits until `count` webhooks have arrived; returns them all, as JSON.
     pub async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
-        for _ in 0..500 {
-            let received = self.received.lock().unwrap().clone();
-            if received.len() >= count {
-                return received
+        let what = format!("{count} webhooks arrive");
+        eventually(what, async || {
+            let received = self.received.lock().unwrap();
+            (received.len() >= count).then(|| {
+                received
                     .iter()
                     .map(|(_, body)| serde_json::from_slice(body).unwrap())
-                    .collect();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "only {} webhooks arrived",
-            self.received.lock().unwrap().len()
-        );
+                    .collect()
+            })
+        })
+        .await
     }
 }
 
