@@ -49,6 +49,8 @@ trap cleanup EXIT
 start() {
     local name=$1 cpu=$2
     shift 2
+    # Made before the command starts, so the wait below can read it at once.
+    : >"$WORK/$name.out"
     taskset -c "$cpu" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PID=$!
     PIDS+=("$PID")

@@ -37,8 +37,6 @@ mod emailoctopus_api;
 mod http_client;
 /// Closing a connection so that an early answer is not lost to a reset.
 mod lingering_close;
-/// Where log lines go: stderr, with the request log written in batches.
-pub mod log_output;
 /// The background upkeep loop: refresh ahead, key checks, sweeps.
 pub mod maintenance;
 /// Prometheus metrics.

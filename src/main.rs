@@ -7,7 +7,6 @@ use clap::Parser;
 use emailoctopus_connect::app::{App, StartError};
 use emailoctopus_connect::config::{Cli, Command, LogFormat, Purpose, Settings, CONFIG_ERROR};
 use emailoctopus_connect::crypto::{generate_key, random_token};
-use emailoctopus_connect::log_output::LogOutput;
 use emailoctopus_connect::store::StoreError;
 use secrecy::ExposeSecret;
 
@@ -24,10 +23,8 @@ fn main() -> ExitCode {
         Command::GenToken => return print(&random_token()),
         Command::Serve | Command::Rekey => {}
     }
-    let logs = init_tracing(cli.settings.log_format);
-    let code = run(command, cli.settings);
-    logs.flush();
-    code
+    init_tracing(cli.settings.log_format);
+    run(command, cli.settings)
 }
 
 fn run(command: Command, settings: Settings) -> ExitCode {
@@ -143,21 +140,20 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
-fn init_tracing(format: LogFormat) -> LogOutput {
-    let output = LogOutput::start();
+/// Each line goes to stderr as one write, when it happens.
+fn init_tracing(format: LogFormat) {
     // Libraries speak only when something is wrong; ours says what happened.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,emailoctopus_connect=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(output.clone())
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-    output
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -26,6 +26,7 @@ use crate::sandbox::SandboxInfo;
 use crate::server;
 use crate::state::{AppState, Inner, RunningMode};
 use crate::store::{Backend, DatabaseUrl, Store, StoreError};
+use crate::web::error::PageError;
 use crate::webhooks::Webhooks;
 use crate::{api, monitoring, web};
 
@@ -33,7 +34,7 @@ mod counterparts;
 mod middleware;
 
 use counterparts::{Counterparts, SandboxRun, TemporaryDatabase};
-use middleware::{method_not_allowed, not_found, with_middleware};
+use middleware::with_middleware;
 
 /// JSON and form bodies larger than this get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -189,8 +190,8 @@ impl App {
             .merge(web::router(&state))
             .merge(api::router())
             .merge(monitoring::router())
-            .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
+            .fallback(|| async { PageError::NotFound })
+            .method_not_allowed_fallback(|| async { PageError::MethodNotAllowed })
             .with_state(state.clone());
         let (app, sandbox) = match sandbox {
             Some(SandboxRun { sandbox, database }) => {

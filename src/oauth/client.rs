@@ -39,7 +39,7 @@ pub enum RevocableToken {
 
 /// The start of an authorization: where to send the browser, and what to keep.
 pub struct Authorization {
-    pub url: String,
+    pub url: Url,
     pub state: CsrfToken,
     pub verifier: PkceCodeVerifier,
 }
@@ -53,9 +53,6 @@ pub struct ProviderClient {
     revocation: Option<RevocationEndpoint>,
     scopes: Vec<String>,
     issuer: Option<String>,
-    /// The authorize URL without the two parameters each flow has of its own
-    /// (see `authorize`).
-    authorize_prefix: String,
 }
 
 impl ProviderClient {
@@ -75,9 +72,7 @@ impl ProviderClient {
                 RedirectUrl::new(redirect_uri.to_owned()).expect("a checked redirect URI parses"),
             )
             .set_auth_type(auth_type);
-        let authorize_prefix = authorize_prefix(&client, &settings.scopes);
         Self {
-            authorize_prefix,
             client,
             http: Transport(http),
             revocation: settings.revoke_url.clone().map(|url| RevocationEndpoint {
@@ -101,20 +96,16 @@ impl ProviderClient {
         &self.scopes
     }
 
-    /// A fresh state and PKCE S256 pair (RFC 7636 §4.1-4.2), both from the OS CSPRNG.
-    ///
-    /// The URL is the oauth2 crate's, made once with every other parameter;
-    /// a flow appends its state and challenge, which are base64url and need
-    /// no escaping, rather than having every parameter encoded again.
+    /// The authorize URL (RFC 6749 §4.1.1) with a fresh state and PKCE S256
+    /// pair (RFC 7636 §4.1-4.3), both from the OS CSPRNG.
     pub fn authorize(&self) -> Authorization {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = CsrfToken::new_random();
-        let url = format!(
-            "{}&state={}&code_challenge={}",
-            self.authorize_prefix,
-            state.secret(),
-            challenge.as_str()
-        );
+        let (url, state) = self
+            .client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
+            .set_pkce_challenge(challenge)
+            .url();
         Authorization {
             url,
             state,
@@ -219,71 +210,5 @@ fn outbound_failure(error: OutboundError) -> OAuthError {
     match error {
         OutboundError::Timeout { .. } => OAuthError::Timeout,
         other => OAuthError::Failed(other.to_string()),
-    }
-}
-
-/// The authorize URL as the oauth2 crate makes it (RFC 6749 §4.1.1, RFC 7636
-/// §4.3), without `state` and `code_challenge`, which each flow adds.
-fn authorize_prefix(client: &ConfiguredClient, scopes: &[String]) -> String {
-    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
-    let (full, _) = client
-        .authorize_url(CsrfToken::new_random)
-        .add_scopes(scopes.iter().cloned().map(Scope::new))
-        .set_pkce_challenge(challenge)
-        .url();
-    let mut prefix = full.clone();
-    prefix.query_pairs_mut().clear().extend_pairs(
-        full.query_pairs()
-            .filter(|(name, _)| name != "state" && name != "code_challenge"),
-    );
-    prefix.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::*;
-
-    fn sorted_query(url: &str) -> BTreeSet<(String, String)> {
-        Url::parse(url)
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect()
-    }
-
-    /// The URL a flow gets is the oauth2 crate's, parameter for parameter,
-    /// with this flow's state and challenge; a query the authorize URL
-    /// already has (a tenant, say) is kept.
-    #[test]
-    fn the_authorize_url_is_the_crates_with_this_flows_state_and_challenge() {
-        let settings = ProviderSettings {
-            client_id: "fixture client".into(),
-            client_secret: SecretString::from("fixture-secret"),
-            redirect_uri: None,
-            authorize_url: Url::parse("https://id.example/authorize?tenant=a&b").unwrap(),
-            token_url: Url::parse("https://id.example/token").unwrap(),
-            revoke_url: None,
-            issuer: None,
-            scopes: vec!["lists:read".into(), "contacts write".into()],
-            auth_method: TokenAuthMethod::ClientSecretPost,
-        };
-        let provider = ProviderClient::new(
-            &settings,
-            "https://app.example/callback?x=1&y",
-            reqwest::Client::new(),
-        );
-        let flow = provider.authorize();
-        let (crates, _) = provider
-            .client
-            .authorize_url(|| flow.state.clone())
-            .add_scopes(settings.scopes.iter().cloned().map(Scope::new))
-            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&flow.verifier))
-            .url();
-        assert!(flow.url.starts_with("https://id.example/authorize?"));
-        assert_eq!(sorted_query(&flow.url), sorted_query(crates.as_str()));
-        let again = provider.authorize();
-        assert_ne!(again.state.secret(), flow.state.secret());
     }
 }

@@ -6,18 +6,15 @@
 
 mod backend;
 mod connections;
-mod kept;
 mod session_outcomes;
 mod sessions;
 mod upkeep;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool};
-
-use kept::{Connection, Kept};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
 
 pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
 pub use session_outcomes::SessionRecord;
@@ -123,8 +120,6 @@ pub struct PoolSettings {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite's connections, kept between statements (see `kept.rs`).
-    kept: Option<Arc<Kept>>,
 }
 
 impl Store {
@@ -166,17 +161,7 @@ impl Store {
             .connect(&url)
             .await?;
         backend.migrate(&pool).await?;
-        let kept = (backend == Backend::Sqlite).then(|| {
-            Arc::new(Kept::new(
-                settings.max_connections,
-                settings.acquire_timeout,
-            ))
-        });
-        Ok(Self {
-            pool,
-            backend,
-            kept,
-        })
+        Ok(Self { pool, backend })
     }
 
     /// True when the database answers a trivial query.
@@ -191,17 +176,11 @@ impl Store {
     }
 
     /// A connection for one statement.
-    async fn connection(&self) -> Result<Connection<'_>, sqlx::Error> {
-        match &self.kept {
-            Some(kept) => kept.take(&self.pool).await,
-            None => Ok(Connection::Pooled(self.pool.acquire().await?)),
-        }
+    async fn connection(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.pool.acquire().await
     }
 
     pub async fn close(&self) {
-        if let Some(kept) = &self.kept {
-            kept.close();
-        }
         self.pool.close().await;
     }
 

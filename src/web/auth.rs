@@ -47,7 +47,7 @@ pub async fn start(
         .expect("the newest flow always fits");
     let jar = jar.add(flows_cookie(&state, value));
     state.metrics.flow_started();
-    Ok((jar, Redirect::to(&authorization.url)).into_response())
+    Ok((jar, Redirect::to(authorization.url.as_str())).into_response())
 }
 
 /// The browser's pending-flows cookie: HttpOnly, SameSite=Lax (it must come

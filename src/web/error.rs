@@ -18,6 +18,12 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
+    #[error("no route at this path")]
+    NotFound,
+    #[error("the route does not take this method")]
+    MethodNotAllowed,
+    #[error("a browser route asked for by a Host that is not one of this server's names")]
+    WrongHost,
     #[error("malformed request: {0}")]
     Malformed(&'static str),
     #[error("form body over 64 KiB")]
@@ -93,6 +99,9 @@ impl PageError {
     fn explain(&self) -> Explanation {
         use StatusCode as S;
         let (status, title, text) = match self {
+            Self::NotFound => (S::NOT_FOUND, "Not found", "There is nothing at this address."),
+            Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "Method not allowed", "This address does not take that kind of request."),
+            Self::WrongHost => (S::MISDIRECTED_REQUEST, "Wrong address", "This page answers only at its own address. Open the link the app gave you as it is."),
             Self::Malformed(_) => (S::BAD_REQUEST, "Something is wrong with this link", "This address is incomplete or damaged. Open the connect link again, exactly as your app gave it to you."),
             Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much text", "What you sent was larger than this page accepts. An API key is much shorter: paste only the key and try again."),
             Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, has already been used, or has expired. Ask the app you are connecting for a new link."),
@@ -117,6 +126,16 @@ impl PageError {
             status,
             title,
             text,
+        }
+    }
+
+    /// Where the page's "back" link leads unless the handler chose: the
+    /// connect page of the request's session, except at a wrong host, where
+    /// a link to this server would lead to the same wrong name.
+    fn back(&self, session: Option<String>) -> BackLink {
+        match self {
+            Self::WrongHost => BackLink::None,
+            _ => BackLink::ConnectPage { session },
         }
     }
 
@@ -160,7 +179,7 @@ pub fn render_page_error(pages: &Pages, uri: &Uri, response: Response) -> Respon
         .extensions()
         .get::<BackLink>()
         .cloned()
-        .unwrap_or(BackLink::ConnectPage { session });
+        .unwrap_or_else(|| error.back(session));
     let pages = response
         .extensions()
         .get::<Pages>()

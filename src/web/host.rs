@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use super::error::PageError;
 use crate::checked::AllowedHost;
 use crate::state::AppState;
 
@@ -63,11 +64,5 @@ pub async fn only_own_hosts(
     if state.browser_hosts.admit(&request) {
         return next.run(request).await;
     }
-    state.pages.message(
-        StatusCode::MISDIRECTED_REQUEST,
-        "Wrong address",
-        "This page answers only at its own address. Open the link the app gave you as it is.",
-        None,
-        &super::page::BackLink::None,
-    )
+    PageError::WrongHost.into_response()
 }

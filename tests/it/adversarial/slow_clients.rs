@@ -93,6 +93,17 @@ async fn a_trickled_request_is_cut_off_while_others_are_served() {
     }
     assert!(!head_answer.contains(" 200 "), "{head_answer}");
     assert!(body_answer.starts_with("HTTP/1.1 408"), "{body_answer}");
+    // The request limit's answer carries the headers every answer carries.
+    let head = body_answer.to_ascii_lowercase();
+    for header in [
+        "content-security-policy: default-src 'self'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(header), "no {header}: {body_answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
