@@ -45,6 +45,8 @@ mod metrics;
 mod monitoring;
 /// The OAuth 2.0 client (authorize, exchange, refresh, revoke, token answers read), pending flows, each finished once.
 pub mod oauth;
+/// Every page a browser is shown, rendered and escaped in one place.
+pub mod page;
 /// The `rekey` subcommand: has `connections` re-seal every credential under the first key.
 pub mod rekey;
 /// The one log line per request, with a failure's detail when there is one.

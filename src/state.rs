@@ -8,6 +8,7 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::checked::Origin;
+use crate::checked::OwnHosts;
 use crate::clock::Clock;
 use crate::config::RunMode;
 use crate::connect_sessions::ConnectSessions;
@@ -16,8 +17,7 @@ use crate::crypto::{MacKeys, Sealer, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
-use crate::web::host::OwnHosts;
-use crate::web::page::Pages;
+use crate::page::Pages;
 
 /// The run mode once start-up has built the provider's client: the
 /// configured provider's, or the sandbox's.

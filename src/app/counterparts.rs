@@ -10,9 +10,9 @@ use url::Url;
 use crate::clock::Clock;
 use crate::config::{Config, ProviderSettings, RunMode};
 use crate::crypto::random_token;
+use crate::page::Pages;
 use crate::sandbox::Sandbox;
 use crate::store::DatabaseUrl;
-use crate::web::page::Pages;
 
 /// The sandbox's database file and its companions, removed when dropped: at
 /// the end of `run`, or when the runtime drops an app that was never stopped.

@@ -14,11 +14,11 @@ use tower_http::timeout::TimeoutLayer;
 use super::MAX_BODY_BYTES;
 use crate::checked::Origin;
 use crate::metrics::Metrics;
+use crate::page::Pages;
 use crate::request_log::{self, FailureDetail};
 use crate::server;
 use crate::state::AppState;
 use crate::web::error::render_page_error;
-use crate::web::page::Pages;
 
 /// Headers every answer carries, limits, timeouts, panics, logs and latency.
 pub(super) fn with_middleware(router: Router, state: &AppState) -> Router {
@@ -37,7 +37,7 @@ fn with_every_answer(router: Router, every: EveryAnswer, request_limit: Duration
     router
         .layer(CatchPanicLayer::custom(|_panic| {
             // The panic's message may hold anything; it is not shown or logged.
-            let mut response = crate::web::page::render_plain(
+            let mut response = crate::page::render_plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong on our side. Please try again.",
             );

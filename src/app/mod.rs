@@ -177,7 +177,11 @@ impl App {
             open_connect: config.open_connect,
             mode,
             return_to_origins: config.return_to_origins.clone(),
-            browser_hosts: web::host::OwnHosts::new(&redirect_uri, bound, &config.allowed_hosts),
+            browser_hosts: crate::checked::OwnHosts::new(
+                &redirect_uri,
+                bound,
+                &config.allowed_hosts,
+            ),
             cookie_secure: redirect_uri.scheme() == "https",
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
             proxy_deadline: crate::api::proxy::deadline_for(config.provider_timeout),

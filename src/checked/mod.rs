@@ -8,6 +8,7 @@ mod connection_id;
 mod connection_kind;
 mod connection_status;
 mod origin;
+mod own_hosts;
 mod return_to;
 mod session_hash;
 
@@ -17,5 +18,6 @@ pub use connection_id::{ConnectionId, IdError};
 pub use connection_kind::ConnectionKind;
 pub use connection_status::ConnectionStatus;
 pub use origin::{Origin, UrlError};
+pub use own_hosts::OwnHosts;
 pub use return_to::ReturnTo;
 pub use session_hash::SessionHash;

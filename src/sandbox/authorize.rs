@@ -14,7 +14,7 @@ use url::Url;
 use super::provider::{CodeGrant, Shared};
 use super::settings::{Consent, Settings};
 use crate::crypto::random_token;
-use crate::web::page::BackLink;
+use crate::page::BackLink;
 
 const CODE_LIFETIME_SECS: i64 = 60;
 /// An unanswered consent page is forgotten after this long.

@@ -21,11 +21,11 @@ use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::checked::OwnHosts;
 use crate::clock::Clock;
 use crate::config::{ProviderSettings, SandboxSettings, TokenAuthMethod};
 use crate::crypto::random_token;
-use crate::web::host::OwnHosts;
-use crate::web::page::Pages;
+use crate::page::Pages;
 
 pub use provider::Provider;
 pub use settings::{Consent, Settings};

@@ -13,7 +13,7 @@ use super::bounded::Bounded;
 use super::settings::Settings;
 use super::{api, token};
 use crate::clock::Clock;
-use crate::web::page::Pages;
+use crate::page::Pages;
 
 /// The provider; clones share one state.
 #[derive(Clone)]

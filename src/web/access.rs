@@ -3,13 +3,12 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
-use axum::http::Uri;
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::page::BackLink;
 use crate::checked::SessionHash;
 use crate::checked::{ConnectionId, ReturnTo};
+use crate::page::BackLink;
 use crate::state::AppState;
 
 /// Whether the request uses its connect session up.
@@ -80,16 +79,6 @@ pub async fn target(
         }),
         None => Err(PageError::NoSession),
     }
-}
-
-/// The `session` query parameter, which every browser route and form
-/// carries in its address so that any answer can link back to it.
-pub fn session_in_query(uri: &Uri) -> Option<String> {
-    let query = uri.query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(name, _)| name == "session")
-        .map(|(_, value)| value.into_owned())
-        .filter(|value| !value.is_empty())
 }
 
 /// The `session` query parameter as a browser route takes it.

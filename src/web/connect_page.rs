@@ -12,11 +12,11 @@ use maud::{html, Markup};
 use super::access::{target, SessionParam, SessionQuery, SessionUse};
 use super::csrf;
 use super::error::PageError;
-use super::page::{urlencode, BackLink};
 use super::popup;
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::rfc3339;
 use crate::connections::Connection;
+use crate::page::{urlencode, BackLink};
 use crate::state::AppState;
 
 pub async fn show(

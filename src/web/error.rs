@@ -10,9 +10,9 @@ use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::page::{BackLink, Pages};
 use crate::connections::CredentialError;
 use crate::oauth::{ClaimError, FlowError, OAuthError};
+use crate::page::{BackLink, Pages};
 use crate::request_log::FailureDetail;
 use crate::store::StoreError;
 
@@ -169,7 +169,7 @@ pub fn render_page_error(pages: &Pages, uri: &Uri, response: Response) -> Respon
     let Some(error) = response.extensions().get::<Arc<PageError>>().cloned() else {
         return response;
     };
-    let session = super::access::session_in_query(uri);
+    let session = super::session_in_query::session_in_query(uri);
     let Explanation {
         status,
         title,

@@ -11,8 +11,8 @@ pub mod error;
 mod forms;
 pub mod host;
 mod outcome;
-pub mod page;
 mod popup;
+mod session_in_query;
 
 use axum::middleware;
 use axum::routing::{get, post};
@@ -41,8 +41,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             host::only_own_hosts,
         ))
-        .route("/assets/style.css", get(page::stylesheet))
-        .route("/assets/popup.js", get(page::popup_script))
+        .route("/assets/style.css", get(crate::page::stylesheet))
+        .route("/assets/popup.js", get(crate::page::popup_script))
         .route("/connect.js", get(connect_script::serve))
-        .route("/favicon.ico", get(page::favicon))
+        .route("/favicon.ico", get(crate::page::favicon))
 }

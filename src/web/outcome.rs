@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
 use super::access::Target;
-use super::page::Pages;
 use crate::checked::ConnectionKind;
 use crate::connections::Connection;
+use crate::page::Pages;
 
 pub fn connected(pages: &Pages, target: &Target, connection: &Connection) -> Response {
     if let Some(return_to) = &target.return_to {

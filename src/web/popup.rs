@@ -11,9 +11,9 @@ use axum::Extension;
 use maud::{html, Markup};
 
 use super::error::PageError;
-use super::page::Pages;
 use crate::checked::{ConnectionKind, Origin, SessionHash};
 use crate::connect_sessions::{Outcome, SessionReport, SessionStatus};
+use crate::page::Pages;
 use crate::state::AppState;
 
 /// Records how `session`'s connect ended, for its status and its popup page.

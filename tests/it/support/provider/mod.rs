@@ -16,8 +16,8 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get};
 use axum::Router;
 use emailoctopus_connect::clock::Clock;
+use emailoctopus_connect::page::Pages;
 use emailoctopus_connect::sandbox::{Consent, Provider, Settings};
-use emailoctopus_connect::web::page::Pages;
 use secrecy::SecretString;
 
 mod faults;

@@ -5,9 +5,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
-const STYLESHEET: &str = include_str!("../../assets/style.css");
-const POPUP_SCRIPT: &str = include_str!("../../assets/popup.js");
-const FAVICON: &str = include_str!("../../assets/favicon.svg");
+const STYLESHEET: &str = include_str!("../assets/style.css");
+const POPUP_SCRIPT: &str = include_str!("../assets/popup.js");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
 
 /// Where the "back" link of a result or error page leads.
 #[derive(Debug, Clone)]
