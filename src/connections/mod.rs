@@ -6,7 +6,8 @@
 //! (`credentials.rs`), the refresher (`refresher.rs`), the key checker
 //! (`key_checker.rs`), the revoker (`revoker.rs`) and the schedule
 //! (`schedule.rs`); the upkeep of one claimed connection (`upkeep.rs`) and
-//! what an API's refusal does (`refusals.rs`) use them together.
+//! what an API's refusal does (`refusals.rs`) use them together; what
+//! callers get back is in `answers.rs`.
 //!
 //! How writes are kept apart, in one paragraph: every write of a row names
 //! the generation it read and changes nothing if the row has moved on
@@ -21,6 +22,7 @@
 //! database connection. Nothing is cached: each use reads the row, so a
 //! credential deleted or replaced on another instance is never served.
 
+mod answers;
 mod credentials;
 mod key_checker;
 mod overview;
@@ -34,6 +36,7 @@ mod sealing;
 mod turns;
 mod upkeep;
 
+pub use answers::{Connection, Credential, CredentialError, RevocationOutcome};
 pub use overview::{Counts, Overview};
 pub use rekey::{rekey, RekeyReport};
 pub use sealing::{aad, Field};
@@ -49,81 +52,20 @@ use key_checker::KeyChecker;
 use refresher::{Refresher, RefresherParts};
 use schedule::Schedule;
 
-use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
-use crate::clock::{Clock, UnixTime};
+use crate::checked::{ConnectionId, ConnectionStatus};
+use crate::clock::Clock;
 use crate::config::MaintenanceSettings;
-use crate::crypto::{CryptoError, Sealer};
+use crate::crypto::Sealer;
 use crate::emailoctopus_api::EmailOctopusApi;
 use crate::metrics::Metrics;
-use crate::oauth::{OAuthError, ProviderClient, TokenSet};
-use crate::store::{ConnectionRow, Generation, SealedCredential, Store, StoreError, Upkeep};
+use crate::oauth::{ProviderClient, TokenSet};
+use crate::store::{SealedCredential, Store, Upkeep};
 use crate::task::run_to_completion;
 use crate::webhooks::{Event, Webhooks};
 
 /// An access token is refreshed when it expires within this many seconds
 /// (or within half its lifetime, for tokens that live less than two minutes).
 pub const REFRESH_MARGIN_SECS: i64 = 60;
-
-/// A connection as the outside may see it: never a token or key.
-#[derive(Debug, Clone)]
-pub struct Connection {
-    pub id: ConnectionId,
-    pub kind: ConnectionKind,
-    pub status: ConnectionStatus,
-    pub scopes: Vec<String>,
-    pub expires_at: Option<UnixTime>,
-    pub created_at: UnixTime,
-    pub updated_at: UnixTime,
-    pub last_refreshed_at: Option<UnixTime>,
-    pub last_checked_at: Option<UnixTime>,
-    /// A short category (`refresh_rejected`, `provider_timeout`, ...), never a provider's words.
-    pub last_error: Option<String>,
-}
-
-/// A credential ready to use at the API.
-#[derive(Clone)]
-pub struct Credential {
-    pub kind: ConnectionKind,
-    pub secret: SecretString,
-    pub token_type: String,
-    pub expires_at: Option<UnixTime>,
-    /// The generation this was opened from: tells whether a later read is newer.
-    pub generation: Generation,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    #[error("no such connection")]
-    NotFound,
-    #[error("the connection needs to be authorized again")]
-    NeedsReauth,
-    #[error("{0}")]
-    NotRefreshable(&'static str),
-    #[error("OAuth is not configured on this server")]
-    OAuthNotConfigured,
-    #[error("the provider: {0}")]
-    Provider(#[from] OAuthError),
-    #[error("the API key was refused")]
-    KeyRefused,
-    #[error("the API could not check the key: {0}")]
-    KeyCheckFailed(String),
-    #[error("another refresh of this connection is taking too long")]
-    Busy,
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    #[error("a stored credential does not open: {0}")]
-    Sealed(#[from] CryptoError),
-}
-
-/// What happened to the credential at the provider when a connection was deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevocationOutcome {
-    Revoked,
-    NotConfigured,
-    /// API keys are never sent to the OAuth provider.
-    NotApplicable,
-    Failed(String),
-}
 
 /// Everything a connection's credential goes through. Cheap parts, shared
 /// behind the one `Arc` the application state holds.
@@ -330,22 +272,5 @@ impl Connections {
             Ok(Some(revocation))
         })
         .await
-    }
-}
-
-impl From<&ConnectionRow> for Connection {
-    fn from(row: &ConnectionRow) -> Self {
-        Self {
-            id: row.id.clone(),
-            kind: row.kind,
-            status: row.status,
-            scopes: row.scopes.clone(),
-            expires_at: row.expires_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            last_refreshed_at: row.last_refreshed_at,
-            last_checked_at: row.last_checked_at,
-            last_error: row.last_error.clone(),
-        }
     }
 }
