@@ -20,7 +20,10 @@ pub(super) struct CredentialStore {
     pub(super) store: Store,
     keys: Sealer,
     pub(super) clock: Clock,
-    pub(super) turns: Turns,
+    /// One refresh of a connection at a time.
+    pub(super) refreshing: Turns,
+    /// One save of a connection at a time.
+    saving: Turns,
 }
 
 impl CredentialStore {
@@ -29,7 +32,8 @@ impl CredentialStore {
             store,
             keys,
             clock,
-            turns: Turns::default(),
+            refreshing: Turns::default(),
+            saving: Turns::default(),
         }
     }
 
@@ -79,15 +83,18 @@ impl CredentialStore {
 
     /// Stores `credential` as the connection's, connected: inserts it, or
     /// replaces exactly the generation last read, reading again when another
-    /// write slipped in between. It waits for nobody: a reconnect wins over
-    /// a refresh in flight, whose write then finds another generation. The
-    /// row written, and the one it replaced.
+    /// write slipped in between. Saves of one connection take turns, so that
+    /// concurrent connects do not keep failing each other's compare-and-swap
+    /// (each failure costs two more statements), but a save never waits for
+    /// a refresh: a reconnect wins over a refresh in flight, whose write then
+    /// finds another generation. The row written, and the one it replaced.
     pub(super) async fn replace(
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
         upkeep: Upkeep,
     ) -> Result<(ConnectionRow, Option<ConnectionRow>), CredentialError> {
+        let _turn = self.saving.take_in_order(id).await;
         loop {
             let now = self.clock.now();
             match self.store.get_connection(id).await? {

@@ -12,10 +12,11 @@
 //! How writes are kept apart, in one paragraph: every write of a row names
 //! the generation it read and changes nothing if the row has moved on
 //! (compare-and-swap in the store), so no process ever overwrites a change
-//! it has not seen; a save (a connect, a reconnect) waits for nothing else,
-//! so it wins over a refresh in flight. Within this process, a refresh and
-//! the upkeep of a connection take its turn (`turns.rs`), so callers that
-//! want the same refresh wait for one provider call. Across processes, a
+//! it has not seen. Within this process, a connection has two turns
+//! (`turns.rs`): refreshing, taken by a refresh and the upkeep, so callers
+//! that want the same refresh wait for one provider call; and saving, taken
+//! by a connect, so concurrent connects of one connection queue rather than
+//! retry. A save never waits for a refresh, so it wins over one in flight. Across processes, a
 //! refresh also holds a lease on the row, so one process calls the provider
 //! and the others read its result. Refreshes at the provider at once are
 //! bounded by a few slots, so a slow provider cannot take every pooled

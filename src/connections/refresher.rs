@@ -149,7 +149,7 @@ impl Refresher {
         id: &ConnectionId,
         seen: Generation,
     ) -> Result<Credential, CredentialError> {
-        let _turn = self.credentials.turns.take(id, self.lock_wait).await?;
+        let _turn = self.credentials.refreshing.take(id, self.lock_wait).await?;
         // Whoever waited here behind a refresh finds its result with one
         // read, without queueing for the lease as well.
         let row = self.credentials.row(id).await?;

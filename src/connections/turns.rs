@@ -1,7 +1,10 @@
-//! One turn per connection in this process. A refresh and the upkeep of a
-//! connection hold its turn, so callers asking for the same refresh queue
-//! behind one provider call. Other processes are kept apart by the row's
-//! generation and refresh lease, not by this.
+//! Turns per connection in this process: whoever holds a connection's turn
+//! goes first, and the others queue in order. There are two kinds (see
+//! `connections/mod.rs`): refreshing, so callers asking for the same refresh
+//! queue behind one provider call, and saving, so concurrent connects of one
+//! connection do not keep failing each other's compare-and-swap. Other
+//! processes are kept apart by the row's generation and refresh lease, not
+//! by this.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +39,13 @@ impl Turns {
             .await
             .map_err(|_| CredentialError::Busy)?;
         Ok(self.turn(id, held))
+    }
+
+    /// Waits for `id`'s turn for as long as it takes: for turns whose
+    /// holders are bounded by something else (a database statement's timeout).
+    pub(super) async fn take_in_order(&self, id: &ConnectionId) -> Turn {
+        let held = self.mutex_of(id).lock_owned().await;
+        self.turn(id, held)
     }
 
     /// `id`'s turn if nobody holds it now.

@@ -68,7 +68,7 @@ impl Connections {
     /// answered is stored even if the loop stops meanwhile.
     pub async fn upkeep(&self, id: &ConnectionId) -> Result<UpkeepOutcome, CredentialError> {
         // A caller refreshing or saving it in this process right now does the work.
-        let Some(_turn) = self.credentials.turns.try_take(id) else {
+        let Some(_turn) = self.credentials.refreshing.try_take(id) else {
             return Ok(UpkeepOutcome::Skipped);
         };
         let Some(row) = self.credentials.store.get_connection(id).await? else {

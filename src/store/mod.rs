@@ -6,15 +6,18 @@
 
 mod backend;
 mod connections;
+mod kept;
 mod session_outcomes;
 mod sessions;
 mod upkeep;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool};
+
+use kept::{Connection, Kept};
 
 pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
 pub use session_outcomes::SessionRecord;
@@ -120,6 +123,8 @@ pub struct PoolSettings {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's connections, kept between statements (see `kept.rs`).
+    kept: Option<Arc<Kept>>,
 }
 
 impl Store {
@@ -161,7 +166,17 @@ impl Store {
             .connect(&url)
             .await?;
         backend.migrate(&pool).await?;
-        Ok(Self { pool, backend })
+        let kept = (backend == Backend::Sqlite).then(|| {
+            Arc::new(Kept::new(
+                settings.max_connections,
+                settings.acquire_timeout,
+            ))
+        });
+        Ok(Self {
+            pool,
+            backend,
+            kept,
+        })
     }
 
     /// True when the database answers a trivial query.
@@ -176,11 +191,17 @@ impl Store {
     }
 
     /// A connection for one statement.
-    async fn connection(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
-        self.pool.acquire().await
+    async fn connection(&self) -> Result<Connection<'_>, sqlx::Error> {
+        match &self.kept {
+            Some(kept) => kept.take(&self.pool).await,
+            None => Ok(Connection::Pooled(self.pool.acquire().await?)),
+        }
     }
 
     pub async fn close(&self) {
+        if let Some(kept) = &self.kept {
+            kept.close();
+        }
         self.pool.close().await;
     }
 
