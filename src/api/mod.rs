@@ -8,6 +8,7 @@ mod connections;
 pub mod error;
 mod json_body;
 mod openapi;
+pub mod pacing;
 pub mod proxy;
 pub mod proxy_path;
 mod sessions;

@@ -4,7 +4,8 @@
 //! within an overall deadline.
 //!
 //! Request bodies (up to 10 MiB) are buffered so that the one retry after an
-//! upstream 401 can send them again; response bodies stream.
+//! upstream 401 can send them again; response bodies stream. Every call
+//! sent takes a turn from the connection's bucket first (`pacing.rs`).
 
 use std::time::Duration;
 
@@ -21,8 +22,10 @@ use super::auth::AdminAuth;
 use super::connections::connection_id;
 use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
+use super::pacing::{Pacing, PacingSettings};
 use super::proxy_path;
 use crate::checked::ConnectionId;
+use crate::config::ProxyPacing;
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
 use crate::server;
@@ -41,6 +44,22 @@ pub fn deadline_for(provider_timeout: Duration) -> Duration {
 
 /// What the proxy leaves of the server's request limit.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The longest a call waits for its connection's turn: long enough to ride
+/// out a burst at EmailOctopus's refill, short enough that a backend hears
+/// back soon.
+const MAX_PACED_WAIT: Duration = Duration::from_secs(10);
+
+/// The pacing the settings ask for. A call waits at most one provider
+/// timeout less than the deadline, so that it still has time to be sent.
+pub fn pacing_for(settings: &ProxyPacing, provider_timeout: Duration) -> Pacing {
+    let room = deadline_for(provider_timeout).saturating_sub(provider_timeout);
+    Pacing::new(PacingSettings {
+        burst: settings.burst,
+        rate_per_sec: settings.rate_per_sec,
+        max_wait: MAX_PACED_WAIT.min(room),
+    })
+}
 
 /// The only request headers that reach the upstream.
 static FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
@@ -85,6 +104,8 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
         (status = 404, response = NoSuchConnection),
         (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The connection's next turn under its pacing (PROXY_BURST, PROXY_RATE_PER_SEC) is too far off; the call was not sent. (The API's own 429 comes back as the default answer.)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Whole seconds until the connection's next turn"))),
         (status = 502, description = "The API or the provider failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The API did not answer in time", body = Problem, content_type = "application/problem+json"),
     ),
@@ -129,16 +150,31 @@ async fn call_upstream(
     request: &ForwardRequest,
 ) -> Result<reqwest::Response, ApiError> {
     let credential = state.connections.fresh_credential(id).await?;
-    let answer = state.api.forward(request, &credential.secret).await?;
+    let answer = paced_send(state, id, request, &credential.secret).await?;
     // Once: the connection's rules say whether a refusal is worth a retry.
     match state
         .connections
         .after_api_answer(id, &credential, answer.status())
         .await?
     {
-        Some(renewed) => Ok(state.api.forward(request, &renewed.secret).await?),
+        Some(renewed) => paced_send(state, id, request, &renewed.secret).await,
         None => Ok(answer),
     }
+}
+
+/// Sends one call upstream once the connection's turn has come.
+async fn paced_send(
+    state: &AppState,
+    id: &ConnectionId,
+    request: &ForwardRequest,
+    secret: &secrecy::SecretString,
+) -> Result<reqwest::Response, ApiError> {
+    state
+        .pacing
+        .turn(id)
+        .await
+        .map_err(|busy| ApiError::Paced(busy.retry_after))?;
+    Ok(state.api.forward(request, secret).await?)
 }
 
 /// `/connections/{id}/api/{rest}` → (`id`, `rest`), both still percent-encoded.

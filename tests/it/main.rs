@@ -15,6 +15,7 @@ mod flow;
 mod instances;
 mod interop;
 mod operations;
+mod pacing;
 mod properties;
 mod provider_faults;
 mod proxy;

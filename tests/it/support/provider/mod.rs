@@ -21,7 +21,10 @@ use emailoctopus_connect::web::page::Pages;
 use secrecy::SecretString;
 
 mod faults;
+mod rate_limit;
 mod upstream;
+
+pub use rate_limit::RateLimit;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-client-secret-do-not-leak-7f3a";
@@ -80,6 +83,8 @@ pub struct Control {
     pub upstream_delay: Duration,
     /// The API refuses every credential, even fresh ones.
     pub api_refuses_all: bool,
+    /// The API limits each credential as EmailOctopus does.
+    pub rate_limit: Option<RateLimit>,
     pub recorded: Vec<Recorded>,
 }
 
@@ -102,6 +107,7 @@ impl FakeProvider {
             upstream_status: 200,
             upstream_delay: Duration::ZERO,
             api_refuses_all: false,
+            rate_limit: None,
             recorded: Vec::new(),
         }));
         let provider = Provider::new(
