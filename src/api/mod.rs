@@ -11,6 +11,7 @@ mod openapi;
 pub mod pacing;
 pub mod proxy;
 pub mod proxy_path;
+mod proxy_retry;
 mod sessions;
 
 use axum::extract::DefaultBodyLimit;

@@ -5,7 +5,8 @@
 //!
 //! Request bodies (up to 10 MiB) are buffered so that the one retry after an
 //! upstream 401 can send them again; response bodies stream. Every call
-//! sent takes a turn from the connection's bucket first (`pacing.rs`).
+//! sent takes a turn from the connection's bucket first (`pacing.rs`); a
+//! caller may ask for retries (`proxy_retry.rs`), all within the deadline.
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
 use super::pacing::{Pacing, PacingSettings};
 use super::proxy_path;
+use super::proxy_retry::Retries;
 use crate::checked::ConnectionId;
 use crate::config::ProxyPacing;
 use crate::emailoctopus_api::ForwardRequest;
@@ -95,6 +97,8 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
     params(
         ("id" = String, Path, description = "The connection's id"),
         ("path" = String, Path, description = "The API path, slashes included; dot segments, encoded slashes and backslashes are refused"),
+        ("X-Retries" = Option<u32>, Header, description = "Retries (0 to 5, default 0) after no answer, a 5xx or a 429, each after the API's Retry-After or X-RateLimiting-Retry-After, else an exponential backoff from 250 ms, every wait at most 5 s and all within the proxy's deadline; each retry reads the credential again. Only GET, HEAD, PUT, DELETE and OPTIONS are retried, unless X-Retries-Unsafe is true", minimum = 0, maximum = 5),
+        ("X-Retries-Unsafe" = Option<bool>, Header, description = "`true` lets X-Retries retry POST and PATCH, which may then act twice"),
     ),
     request_body(content = inline(serde_json::Value), description = "Passed on as it is, up to 10 MiB", content_type = "application/json"),
     responses(
@@ -104,6 +108,7 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
         (status = 404, response = NoSuchConnection),
         (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed X-Retries or X-Retries-Unsafe; nothing was sent", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The connection's next turn under its pacing (PROXY_BURST, PROXY_RATE_PER_SEC) is too far off; the call was not sent. (The API's own 429 comes back as the default answer.)", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Whole seconds until the connection's next turn"))),
         (status = 502, description = "The API or the provider failed", body = Problem, content_type = "application/problem+json"),
@@ -123,6 +128,7 @@ pub async fn forward(
         split_proxy_path(uri.path()).ok_or(ApiError::BadRequest("not a proxy path"))?;
     let id = connection_id(raw_id)?;
     let path = proxy_path::check(raw_path).map_err(ApiError::BadPath)?;
+    let retries = Retries::asked(&method, &headers)?;
     let request = ForwardRequest {
         method,
         path: path.to_owned(),
@@ -133,7 +139,8 @@ pub async fn forward(
             .map_err(|_| ApiError::TooLarge)?,
     };
     let deadline = Instant::now() + state.proxy_deadline;
-    let answer = tokio::time::timeout_at(deadline, call_upstream(&state, &id, &request))
+    let calls = call_with_retries(&state, &id, &request, retries, deadline);
+    let answer = tokio::time::timeout_at(deadline, calls)
         .await
         .map_err(|_| {
             ApiError::Upstream(OutboundError::Timeout {
@@ -144,6 +151,27 @@ pub async fn forward(
     stream_back(answer, &state.public_url, deadline)
 }
 
+/// Calls until an outcome stands: the retries are spent, the outcome is
+/// not worth another try, or the wait before one would not end before the
+/// deadline (the last answer then comes back as it is, not a 504).
+async fn call_with_retries(
+    state: &AppState,
+    id: &ConnectionId,
+    request: &ForwardRequest,
+    mut retries: Retries,
+    deadline: Instant,
+) -> Result<reqwest::Response, ApiError> {
+    loop {
+        let outcome = call_upstream(state, id, request).await;
+        match retries.after(&outcome) {
+            Some(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
+            _ => return outcome,
+        }
+    }
+}
+
+/// One attempt: the credential as it is now (a retry may find it renewed),
+/// and once more after a refusal the connection's rules say is worth it.
 async fn call_upstream(
     state: &AppState,
     id: &ConnectionId,

@@ -19,6 +19,7 @@ mod pacing;
 mod properties;
 mod provider_faults;
 mod proxy;
+mod proxy_retries;
 mod refresh;
 mod revocation;
 mod slow_provider;

@@ -127,6 +127,14 @@ async fn api_faults(control: &Mutex<Control>, request: Request, next: Next) -> R
         )
             .into_response();
     }
+    let scripted = control.lock().unwrap().api_script.pop_front();
+    if let Some((status, headers)) = scripted {
+        let mut response = StatusCode::from_u16(status).unwrap().into_response();
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        return response;
+    }
     let delay = control.lock().unwrap().upstream_delay;
     tokio::time::sleep(delay).await;
     if control.lock().unwrap().api_refuses_all {

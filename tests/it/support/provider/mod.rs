@@ -5,7 +5,7 @@
 //! How the provider itself behaves (token lifetime, `iss`, PKCE, refresh
 //! tokens) is the sandbox's `Settings`, changed with `FakeProvider::settings`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -85,6 +85,9 @@ pub struct Control {
     pub api_refuses_all: bool,
     /// The API limits each credential as EmailOctopus does.
     pub rate_limit: Option<RateLimit>,
+    /// The next API answers, one per call (a status and headers, empty
+    /// body); the API answers as usual once it is used up.
+    pub api_script: VecDeque<(u16, Vec<(&'static str, &'static str)>)>,
     pub recorded: Vec<Recorded>,
 }
 
@@ -108,6 +111,7 @@ impl FakeProvider {
             upstream_delay: Duration::ZERO,
             api_refuses_all: false,
             rate_limit: None,
+            api_script: VecDeque::new(),
             recorded: Vec::new(),
         }));
         let provider = Provider::new(
