@@ -28,6 +28,7 @@ use super::proxy_path;
 use super::proxy_retry::Retries;
 use crate::checked::ConnectionId;
 use crate::config::ProxyPacing;
+use crate::connections::Credential;
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
 use crate::server;
@@ -161,48 +162,58 @@ async fn call_with_retries(
     mut retries: Retries,
     deadline: Instant,
 ) -> Result<reqwest::Response, ApiError> {
+    let mut attempt = 0;
     loop {
-        let outcome = call_upstream(state, id, request).await;
+        let outcome = call_upstream(state, id, request, attempt).await;
         match retries.after(&outcome) {
             Some(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
             _ => return outcome,
         }
+        attempt += 1;
     }
 }
 
-/// One attempt: the credential as it is now (a retry may find it renewed),
-/// and once more after a refusal the connection's rules say is worth it.
+/// One attempt (`attempt` 0 is the first): the credential as it is now (a
+/// retry may find it renewed), and once more after a refusal the
+/// connection's rules say is worth it.
 async fn call_upstream(
     state: &AppState,
     id: &ConnectionId,
     request: &ForwardRequest,
+    attempt: u32,
 ) -> Result<reqwest::Response, ApiError> {
     let credential = state.connections.fresh_credential(id).await?;
-    let answer = paced_send(state, id, request, &credential.secret).await?;
+    if attempt > 0 {
+        state.metrics.proxy_retry(credential.kind);
+    }
+    let answer = paced_send(state, id, request, &credential).await?;
     // Once: the connection's rules say whether a refusal is worth a retry.
     match state
         .connections
         .after_api_answer(id, &credential, answer.status())
         .await?
     {
-        Some(renewed) => paced_send(state, id, request, &renewed.secret).await,
+        Some(renewed) => paced_send(state, id, request, &renewed).await,
         None => Ok(answer),
     }
 }
 
-/// Sends one call upstream once the connection's turn has come.
+/// Sends one call upstream with `credential` once the connection's turn has come.
 async fn paced_send(
     state: &AppState,
     id: &ConnectionId,
     request: &ForwardRequest,
-    secret: &secrecy::SecretString,
+    credential: &Credential,
 ) -> Result<reqwest::Response, ApiError> {
-    state
-        .pacing
-        .turn(id)
-        .await
-        .map_err(|busy| ApiError::Paced(busy.retry_after))?;
-    Ok(state.api.forward(request, secret).await?)
+    match state.pacing.turn(id).await {
+        Ok(waited) if !waited.is_zero() => state.metrics.proxy_paced_wait(credential.kind, waited),
+        Ok(_) => {}
+        Err(busy) => {
+            state.metrics.proxy_paced_refusal(credential.kind);
+            return Err(ApiError::Paced(busy.retry_after));
+        }
+    }
+    Ok(state.api.forward(request, &credential.secret).await?)
 }
 
 /// `/connections/{id}/api/{rest}` → (`id`, `rest`), both still percent-encoded.

@@ -63,6 +63,10 @@ async fn a_429_with_a_huge_retry_header_is_retried_after_the_cap_within_the_dead
         3,
         "one call, then one retry"
     );
+    let retries = app
+        .metric(r#"emailoctopus_connect_proxy_retries_total{kind="api_key"}"#)
+        .await;
+    assert_eq!(retries, Some(1.0));
 }
 
 /// The first attempt meets a 503 asking for 2 s; meanwhile the token is
@@ -100,6 +104,10 @@ async fn each_retry_reads_the_credential_again(backend: Backend) {
     assert_eq!(sent.len(), 2);
     assert_ne!(sent[0], renewed, "the first attempt had the old token");
     assert_eq!(sent[1], renewed, "the retry read the renewed token");
+    let retries = app
+        .metric(r#"emailoctopus_connect_proxy_retries_total{kind="oauth"}"#)
+        .await;
+    assert_eq!(retries, Some(1.0));
 }
 
 async fn a_post_is_retried_only_when_the_caller_says_it_is_safe(backend: Backend) {
@@ -121,6 +129,8 @@ async fn a_post_is_retried_only_when_the_caller_says_it_is_safe(backend: Backend
     let unasked = post().send().await.unwrap();
     assert_eq!(unasked.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(provider.recorded(CONTACTS).len(), 1, "sent once");
+    let retries = r#"emailoctopus_connect_proxy_retries_total{kind="api_key"}"#;
+    assert_eq!(app.metric(retries).await, None, "no retry counted");
 
     let asked = post()
         .header("x-retries-unsafe", "true")
@@ -129,6 +139,7 @@ async fn a_post_is_retried_only_when_the_caller_says_it_is_safe(backend: Backend
         .unwrap();
     assert_eq!(asked.status(), StatusCode::OK);
     assert_eq!(provider.recorded(CONTACTS).len(), 3, "a 503, then the 200");
+    assert_eq!(app.metric(retries).await, Some(1.0));
 }
 
 async fn a_malformed_retry_ask_is_refused_and_nothing_is_sent(backend: Backend) {
