@@ -19,11 +19,31 @@ use crate::checked::ConnectionId;
 #[derive(Debug, Clone, Copy)]
 pub struct PacingSettings {
     /// Calls that may go at once after a quiet spell.
-    pub burst: u32,
+    pub burst: f64,
     /// Calls per second the bucket refills.
     pub rate_per_sec: f64,
     /// The longest a call waits for its turn before it is refused.
     pub max_wait: Duration,
+}
+
+/// How early a call may reach the API after a call before it was held up
+/// on the way: the API's bucket, full since before the first call, counts
+/// from when that call arrived, ours from when it left.
+const JITTER_ALLOWANCE: Duration = Duration::from_millis(100);
+
+impl PacingSettings {
+    /// A bucket that keeps within the API's of `burst` and `rate_per_sec`:
+    /// the calls it refills in `JITTER_ALLOWANCE` are kept out of the burst
+    /// (one at EmailOctopus's 10 a second), so that jitter on the way does
+    /// not spend a token the API has not refilled yet.
+    pub fn within(burst: u32, rate_per_sec: f64, max_wait: Duration) -> Self {
+        let kept = rate_per_sec * JITTER_ALLOWANCE.as_secs_f64();
+        Self {
+            burst: (f64::from(burst) - kept).max(1.0),
+            rate_per_sec,
+            max_wait,
+        }
+    }
 }
 
 /// A call that would have waited past the bound.
@@ -59,7 +79,7 @@ impl Bucket {
     /// The tokens at `now`, refilled up to the burst.
     fn tokens_at(&self, now: Instant, settings: &PacingSettings) -> f64 {
         let refilled = now.saturating_duration_since(self.at).as_secs_f64() * settings.rate_per_sec;
-        (self.tokens + refilled).min(f64::from(settings.burst))
+        (self.tokens + refilled).min(settings.burst)
     }
 }
 
@@ -95,7 +115,7 @@ impl Pacing {
         let mut buckets = self.buckets.lock().expect("pacing is never poisoned");
         buckets.sweep_if_due(now, settings);
         let full = Bucket {
-            tokens: f64::from(settings.burst),
+            tokens: settings.burst,
             at: now,
         };
         let bucket = buckets.by_connection.entry(id.clone()).or_insert(full);
@@ -122,9 +142,8 @@ impl Buckets {
         if self.by_connection.len() < self.sweep_at {
             return;
         }
-        let burst = f64::from(settings.burst);
         self.by_connection
-            .retain(|_, bucket| bucket.tokens_at(now, settings) < burst);
+            .retain(|_, bucket| bucket.tokens_at(now, settings) < settings.burst);
         self.sweep_at = (self.by_connection.len() * 2).max(SWEEP_FLOOR);
     }
 }
@@ -135,7 +154,7 @@ mod tests {
 
     fn pacing(burst: u32, rate_per_sec: f64, max_wait_secs: u64) -> Pacing {
         Pacing::new(PacingSettings {
-            burst,
+            burst: f64::from(burst),
             rate_per_sec,
             max_wait: Duration::from_secs(max_wait_secs),
         })
@@ -143,6 +162,19 @@ mod tests {
 
     fn id(name: &str) -> ConnectionId {
         ConnectionId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn the_burst_keeps_back_what_refills_in_the_jitter_allowance() {
+        let wait = Duration::from_secs(10);
+        let at_emailoctopus = PacingSettings::within(100, 10.0, wait);
+        assert_eq!(at_emailoctopus.burst, 99.0);
+        assert_eq!(PacingSettings::within(100, 50.0, wait).burst, 95.0);
+        assert_eq!(
+            PacingSettings::within(1, 0.1, wait).burst,
+            1.0,
+            "never below one call"
+        );
     }
 
     #[test]

@@ -57,11 +57,11 @@ const MAX_PACED_WAIT: Duration = Duration::from_secs(10);
 /// timeout less than the deadline, so that it still has time to be sent.
 pub fn pacing_for(settings: &ProxyPacing, provider_timeout: Duration) -> Pacing {
     let room = deadline_for(provider_timeout).saturating_sub(provider_timeout);
-    Pacing::new(PacingSettings {
-        burst: settings.burst,
-        rate_per_sec: settings.rate_per_sec,
-        max_wait: MAX_PACED_WAIT.min(room),
-    })
+    Pacing::new(PacingSettings::within(
+        settings.burst,
+        settings.rate_per_sec,
+        MAX_PACED_WAIT.min(room),
+    ))
 }
 
 /// The only request headers that reach the upstream.

@@ -5,13 +5,12 @@
 //! The tests shrink the bucket to keep fast: burst 100 and 50 calls a second
 //! (EmailOctopus's is burst 100 and 10 a second), against a fake API that
 //! enforces the same, and a 5 s provider timeout, which bounds a wait at
-//! 10 s as in production. 500 calls at once then take 8 s, inside the
-//! bound. What is tested, that no call is sent before the bucket has its
-//! token and none that fits the bound is refused, holds at any scale; at
-//! EmailOctopus's bucket, burst + rate × 10 s = 200 calls at once fit, and
-//! the rest get the 429 of the second test. (A turn lasts 20 ms here, 100 ms
-//! at EmailOctopus: far more than the jitter of a call on its way, which
-//! could otherwise make a call that left on its turn arrive before it.)
+//! 10 s as in production. 500 calls at once then take about 8 s, inside the
+//! bound (the proxy keeps 100 ms of refill, 5 calls here, out of its burst
+//! against jitter on the way). What is tested, that no call reaches the API
+//! before its bucket has the token and none that fits the bound is refused,
+//! holds at any scale; at EmailOctopus's bucket, 99 + 10 × 10 s = 199 calls
+//! at once fit, and the rest get the 429 of the second test.
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
@@ -53,12 +52,6 @@ async fn five_hundred_calls_at_once_all_succeed_and_none_is_refused_upstream(bac
         .map(|answer| answer.unwrap().status())
         .collect();
     let failed: Vec<_> = statuses.iter().filter(|s| **s != StatusCode::OK).collect();
-    assert!(
-        failed.is_empty(),
-        "{} calls failed: {failed:?}",
-        failed.len()
-    );
-    assert_eq!(provider.recorded(CONTACTS).len(), 500);
     let refused = provider
         .control
         .lock()
@@ -67,12 +60,18 @@ async fn five_hundred_calls_at_once_all_succeed_and_none_is_refused_upstream(bac
         .as_ref()
         .unwrap()
         .refused;
+    assert!(
+        failed.is_empty(),
+        "{} calls failed ({refused} of them refused by the API): {failed:?}",
+        failed.len()
+    );
+    assert_eq!(provider.recorded(CONTACTS).len(), 500);
     assert_eq!(refused, 0, "the API refused calls the proxy sent");
     let waited = app
         .metric(r#"emailoctopus_connect_proxy_paced_wait_seconds_count{kind="api_key"}"#)
         .await
         .expect("waits are counted");
-    assert!((1.0..=400.0).contains(&waited), "{waited} calls waited");
+    assert!((1.0..=405.0).contains(&waited), "{waited} calls waited");
 }
 
 /// At one call every ten seconds, the second call's turn is 10 s off: past
