@@ -1,5 +1,6 @@
 //! Prometheus counters for what an operator watches: flows, refreshes, proxy
-//! requests, connections by status, and request latency.
+//! requests and their pacing and retries, connections by status, and
+//! request latency.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,10 +12,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::checked::ConnectionKind;
+
 type Labels = Vec<(&'static str, String)>;
 /// The upstream status of a proxied call: a number, so counting one
 /// allocates nothing.
 type StatusLabel = [(&'static str, u16); 1];
+/// A connection's kind (`oauth`, `api_key`): fixed words, so counting one
+/// allocates nothing.
+type KindLabel = [(&'static str, &'static str); 1];
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -25,6 +31,9 @@ struct Inner {
     flows_finished: Family<Labels, Counter>,
     refreshes: Family<Labels, Counter>,
     proxy_requests: Family<StatusLabel, Counter>,
+    proxy_paced_waits: Family<KindLabel, Histogram>,
+    proxy_paced_refusals: Family<KindLabel, Counter>,
+    proxy_retries: Family<KindLabel, Counter>,
     api_keys_refused: Counter,
     connections: Family<Labels, Gauge>,
     request_seconds: Family<Labels, Histogram>,
@@ -46,6 +55,11 @@ impl Default for Metrics {
         let flows_finished = Family::<Labels, Counter>::default();
         let refreshes = Family::<Labels, Counter>::default();
         let proxy_requests = Family::<StatusLabel, Counter>::default();
+        let proxy_paced_waits = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 11))
+        });
+        let proxy_paced_refusals = Family::<KindLabel, Counter>::default();
+        let proxy_retries = Family::<KindLabel, Counter>::default();
         let api_keys_refused = Counter::default();
         let connections = Family::<Labels, Gauge>::default();
         let request_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
@@ -70,6 +84,21 @@ impl Default for Metrics {
             "proxy_requests",
             "Requests through the API proxy, by upstream status",
             proxy_requests.clone(),
+        );
+        registry.register(
+            "proxy_paced_wait_seconds",
+            "How long proxied calls that waited for their connection's turn waited, by connection kind",
+            proxy_paced_waits.clone(),
+        );
+        registry.register(
+            "proxy_paced_refusals",
+            "Proxied calls answered 429 here because their connection's turn was too far off, by connection kind",
+            proxy_paced_refusals.clone(),
+        );
+        registry.register(
+            "proxy_retries",
+            "Proxied calls sent again because the caller asked for retries (X-Retries), by connection kind",
+            proxy_retries.clone(),
         );
         registry.register(
             "api_keys_refused",
@@ -122,6 +151,9 @@ impl Default for Metrics {
             flows_finished,
             refreshes,
             proxy_requests,
+            proxy_paced_waits,
+            proxy_paced_refusals,
+            proxy_retries,
             api_keys_refused,
             connections,
             request_seconds,
@@ -158,6 +190,29 @@ impl Metrics {
         self.0
             .proxy_requests
             .get_or_create(&[("status", status)])
+            .inc();
+    }
+
+    /// A proxied call that waited `waited` for its connection's turn.
+    pub fn proxy_paced_wait(&self, kind: ConnectionKind, waited: std::time::Duration) {
+        self.0
+            .proxy_paced_waits
+            .get_or_create(&[("kind", kind.as_str())])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// A proxied call answered 429 here, unsent.
+    pub fn proxy_paced_refusal(&self, kind: ConnectionKind) {
+        self.0
+            .proxy_paced_refusals
+            .get_or_create(&[("kind", kind.as_str())])
+            .inc();
+    }
+
+    pub fn proxy_retry(&self, kind: ConnectionKind) {
+        self.0
+            .proxy_retries
+            .get_or_create(&[("kind", kind.as_str())])
             .inc();
     }
 

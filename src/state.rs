@@ -55,6 +55,8 @@ pub struct Inner {
     pub browser_hosts: OwnHosts,
     /// Flow cookies are `Secure` when the redirect URI is https.
     pub cookie_secure: bool,
+    /// Each connection's turns at the API through the proxy.
+    pub pacing: crate::api::pacing::Pacing,
     /// The longest a proxied answer may take, head and body together.
     pub proxy_deadline: std::time::Duration,
     /// The public base URL of this server, for connect links.

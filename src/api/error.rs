@@ -37,6 +37,10 @@ pub enum ApiError {
     TooLarge,
     #[error("the upstream answer is over the limit")]
     UpstreamTooLarge,
+    /// This connection's calls are paced and its next turn is further off
+    /// than a call may wait.
+    #[error("paced: next turn in {0:?}")]
+    Paced(std::time::Duration),
     #[error("upstream: {0}")]
     Upstream(#[from] OutboundError),
     #[error("credential: {0}")]
@@ -57,6 +61,7 @@ impl ApiError {
             Self::BadPath(detail) => (S::BAD_REQUEST, "Path refused", format!("{detail}; the proxy only forwards paths inside API_BASE_URL.")),
             Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Body too large", "JSON bodies are limited to 64 KiB, proxied bodies to 10 MiB.".into()),
             Self::UpstreamTooLarge => (S::BAD_GATEWAY, "Upstream answer too large", "The API answered with more than 10 MiB.".into()),
+            Self::Paced(_) => (S::TOO_MANY_REQUESTS, "Too many requests", "This connection's calls are paced to EmailOctopus's rate limit (PROXY_BURST, PROXY_RATE_PER_SEC) and its next turn is too far off; try again after Retry-After seconds.".into()),
             Self::Upstream(OutboundError::Timeout { .. }) => (S::GATEWAY_TIMEOUT, "API timeout", "The API did not answer in time.".into()),
             Self::Upstream(_) => (S::BAD_GATEWAY, "API unreachable", "The API could not be reached.".into()),
             Self::Credential(e) => match e {
@@ -113,9 +118,21 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Self::Paced(wait) = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(whole_seconds_after(wait)),
+            );
+        }
         FailureDetail::attach(&mut response, &self);
         response
     }
+}
+
+/// `Retry-After` in whole seconds (RFC 9110 §10.2.3), rounded up so that a
+/// caller who waits that long finds its turn.
+fn whole_seconds_after(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 fn not_found() -> (StatusCode, &'static str, String) {

@@ -8,8 +8,10 @@ mod connections;
 pub mod error;
 mod json_body;
 mod openapi;
+pub mod pacing;
 pub mod proxy;
 pub mod proxy_path;
+mod proxy_retry;
 mod sessions;
 
 use axum::extract::DefaultBodyLimit;

@@ -4,7 +4,9 @@
 //! within an overall deadline.
 //!
 //! Request bodies (up to 10 MiB) are buffered so that the one retry after an
-//! upstream 401 can send them again; response bodies stream.
+//! upstream 401 can send them again; response bodies stream. Every call
+//! sent takes a turn from the connection's bucket first (`pacing.rs`); a
+//! caller may ask for retries (`proxy_retry.rs`), all within the deadline.
 
 use std::time::Duration;
 
@@ -21,8 +23,12 @@ use super::auth::AdminAuth;
 use super::connections::connection_id;
 use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
+use super::pacing::{Pacing, PacingSettings};
 use super::proxy_path;
+use super::proxy_retry::Retries;
 use crate::checked::ConnectionId;
+use crate::config::ProxyPacing;
+use crate::connections::Credential;
 use crate::emailoctopus_api::ForwardRequest;
 use crate::http_client::OutboundError;
 use crate::server;
@@ -41,6 +47,22 @@ pub fn deadline_for(provider_timeout: Duration) -> Duration {
 
 /// What the proxy leaves of the server's request limit.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The longest a call waits for its connection's turn: long enough to ride
+/// out a burst at EmailOctopus's refill, short enough that a backend hears
+/// back soon.
+const MAX_PACED_WAIT: Duration = Duration::from_secs(10);
+
+/// The pacing the settings ask for. A call waits at most one provider
+/// timeout less than the deadline, so that it still has time to be sent.
+pub fn pacing_for(settings: &ProxyPacing, provider_timeout: Duration) -> Pacing {
+    let room = deadline_for(provider_timeout).saturating_sub(provider_timeout);
+    Pacing::new(PacingSettings::within(
+        settings.burst,
+        settings.rate_per_sec,
+        MAX_PACED_WAIT.min(room),
+    ))
+}
 
 /// The only request headers that reach the upstream.
 static FORWARDED_REQUEST_HEADERS: [HeaderName; 5] = [
@@ -76,6 +98,8 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
     params(
         ("id" = String, Path, description = "The connection's id"),
         ("path" = String, Path, description = "The API path, slashes included; dot segments, encoded slashes and backslashes are refused"),
+        ("X-Retries" = Option<u32>, Header, description = "Retries (0 to 5, default 0) after no answer, a 5xx or a 429, each after the API's Retry-After or X-RateLimiting-Retry-After, else an exponential backoff from 250 ms, every wait at most 5 s and all within the proxy's deadline; each retry reads the credential again. Only GET, HEAD, PUT, DELETE and OPTIONS are retried, unless X-Retries-Unsafe is true", minimum = 0, maximum = 5),
+        ("X-Retries-Unsafe" = Option<bool>, Header, description = "`true` lets X-Retries retry POST and PATCH, which may then act twice"),
     ),
     request_body(content = inline(serde_json::Value), description = "Passed on as it is, up to 10 MiB", content_type = "application/json"),
     responses(
@@ -85,6 +109,9 @@ const RATE_LIMIT_PREFIX: &str = "x-ratelimiting-";
         (status = 404, response = NoSuchConnection),
         (status = 409, description = "The connection needs re-authorization", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed X-Retries or X-Retries-Unsafe; nothing was sent", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The connection's next turn under its pacing (PROXY_BURST, PROXY_RATE_PER_SEC) is too far off; the call was not sent. (The API's own 429 comes back as the default answer.)", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Whole seconds until the connection's next turn"))),
         (status = 502, description = "The API or the provider failed", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The API did not answer in time", body = Problem, content_type = "application/problem+json"),
     ),
@@ -102,6 +129,7 @@ pub async fn forward(
         split_proxy_path(uri.path()).ok_or(ApiError::BadRequest("not a proxy path"))?;
     let id = connection_id(raw_id)?;
     let path = proxy_path::check(raw_path).map_err(ApiError::BadPath)?;
+    let retries = Retries::asked(&method, &headers)?;
     let request = ForwardRequest {
         method,
         path: path.to_owned(),
@@ -112,7 +140,8 @@ pub async fn forward(
             .map_err(|_| ApiError::TooLarge)?,
     };
     let deadline = Instant::now() + state.proxy_deadline;
-    let answer = tokio::time::timeout_at(deadline, call_upstream(&state, &id, &request))
+    let calls = call_with_retries(&state, &id, &request, retries, deadline);
+    let answer = tokio::time::timeout_at(deadline, calls)
         .await
         .map_err(|_| {
             ApiError::Upstream(OutboundError::Timeout {
@@ -123,22 +152,68 @@ pub async fn forward(
     stream_back(answer, &state.public_url, deadline)
 }
 
+/// Calls until an outcome stands: the retries are spent, the outcome is
+/// not worth another try, or the wait before one would not end before the
+/// deadline (the last answer then comes back as it is, not a 504).
+async fn call_with_retries(
+    state: &AppState,
+    id: &ConnectionId,
+    request: &ForwardRequest,
+    mut retries: Retries,
+    deadline: Instant,
+) -> Result<reqwest::Response, ApiError> {
+    let mut attempt = 0;
+    loop {
+        let outcome = call_upstream(state, id, request, attempt).await;
+        match retries.after(&outcome) {
+            Some(wait) if Instant::now() + wait < deadline => tokio::time::sleep(wait).await,
+            _ => return outcome,
+        }
+        attempt += 1;
+    }
+}
+
+/// One attempt (`attempt` 0 is the first): the credential as it is now (a
+/// retry may find it renewed), and once more after a refusal the
+/// connection's rules say is worth it.
 async fn call_upstream(
     state: &AppState,
     id: &ConnectionId,
     request: &ForwardRequest,
+    attempt: u32,
 ) -> Result<reqwest::Response, ApiError> {
     let credential = state.connections.fresh_credential(id).await?;
-    let answer = state.api.forward(request, &credential.secret).await?;
+    if attempt > 0 {
+        state.metrics.proxy_retry(credential.kind);
+    }
+    let answer = paced_send(state, id, request, &credential).await?;
     // Once: the connection's rules say whether a refusal is worth a retry.
     match state
         .connections
         .after_api_answer(id, &credential, answer.status())
         .await?
     {
-        Some(renewed) => Ok(state.api.forward(request, &renewed.secret).await?),
+        Some(renewed) => paced_send(state, id, request, &renewed).await,
         None => Ok(answer),
     }
+}
+
+/// Sends one call upstream with `credential` once the connection's turn has come.
+async fn paced_send(
+    state: &AppState,
+    id: &ConnectionId,
+    request: &ForwardRequest,
+    credential: &Credential,
+) -> Result<reqwest::Response, ApiError> {
+    match state.pacing.turn(id).await {
+        Ok(waited) if !waited.is_zero() => state.metrics.proxy_paced_wait(credential.kind, waited),
+        Ok(_) => {}
+        Err(busy) => {
+            state.metrics.proxy_paced_refusal(credential.kind);
+            return Err(ApiError::Paced(busy.retry_after));
+        }
+    }
+    Ok(state.api.forward(request, &credential.secret).await?)
 }
 
 /// `/connections/{id}/api/{rest}` → (`id`, `rest`), both still percent-encoded.

@@ -184,6 +184,7 @@ impl App {
             ),
             cookie_secure: redirect_uri.scheme() == "https",
             // Three times the idle limit: enough for 10 MiB, not for a trickle.
+            pacing: crate::api::proxy::pacing_for(&config.pacing, config.provider_timeout),
             proxy_deadline: crate::api::proxy::deadline_for(config.provider_timeout),
             public_url,
             pages,

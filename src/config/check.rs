@@ -3,7 +3,7 @@
 //! problem is collected, so one run names all the settings to fix.
 
 use super::{
-    Config, MaintenanceSettings, ProviderSettings, RunMode, SandboxSettings, Settings,
+    Config, MaintenanceSettings, ProviderSettings, ProxyPacing, RunMode, SandboxSettings, Settings,
     StorageSettings, WebhookSettings,
 };
 use crate::crypto::KeyRing;
@@ -99,6 +99,10 @@ impl Settings {
             metrics_addr: self.metrics_addr,
             log_format: self.log_format,
             provider_timeout: self.provider_timeout_secs,
+            pacing: ProxyPacing {
+                burst: self.proxy_burst,
+                rate_per_sec: self.proxy_rate_per_sec,
+            },
             maintenance: MaintenanceSettings {
                 enabled: self.maintenance,
                 interval: self.maintenance_interval_secs,

@@ -30,7 +30,7 @@ mod values;
 
 pub use check::{ConfigError, ConfigErrors, Purpose, CONFIG_ERROR};
 pub use parsed::{
-    Config, MaintenanceSettings, ProviderSettings, SandboxSettings, StorageSettings,
+    Config, MaintenanceSettings, ProviderSettings, ProxyPacing, SandboxSettings, StorageSettings,
     WebhookSettings,
 };
 pub use run_mode::RunMode;
@@ -38,9 +38,9 @@ pub use values::{LogFormat, TokenAuthMethod};
 
 use values::{
     blank_is_default, blank_is_unset, boolean, count, database_url, days, endpoint_url, hosts,
-    http_url, key_ring, millis, origins, redirect_uri, scopes, seconds, secret, socket_addr, text,
-    unechoed, MAX_FAILING_AFTER, MAX_IDLE_DAYS, MAX_MILLIS, MAX_POOL, MAX_SECS,
-    MAX_TOKEN_LIFETIME_SECS,
+    http_url, key_ring, millis, origins, per_second, redirect_uri, scopes, seconds, secret,
+    socket_addr, text, unechoed, MAX_BURST, MAX_FAILING_AFTER, MAX_IDLE_DAYS, MAX_MILLIS, MAX_POOL,
+    MAX_RATE_PER_SEC, MAX_SECS, MAX_TOKEN_LIFETIME_SECS,
 };
 
 /// The command line: a subcommand (none means `serve`) and every setting.
@@ -233,6 +233,18 @@ pub struct Settings {
         value_parser = blank_is_default(seconds(MAX_SECS)), default_value = "10",
     )]
     pub provider_timeout_secs: Duration,
+    /// Proxied calls one connection may send at once after a quiet spell (EmailOctopus's burst).
+    #[arg(
+        global = true, long, env = "PROXY_BURST",
+        value_parser = blank_is_default(count(MAX_BURST)), default_value = "100",
+    )]
+    pub proxy_burst: u32,
+    /// Proxied calls per second one connection may send after its burst (EmailOctopus's refill); with several instances, divide it between them.
+    #[arg(
+        global = true, long, env = "PROXY_RATE_PER_SEC",
+        value_parser = blank_is_default(per_second(MAX_RATE_PER_SEC)), default_value = "10",
+    )]
+    pub proxy_rate_per_sec: f64,
     /// Background upkeep: refresh ahead of need, API-key checks, sweeps.
     #[arg(
         global = true, long, env = "MAINTENANCE", action = clap::ArgAction::Set, num_args = 0..=1,

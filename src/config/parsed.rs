@@ -30,6 +30,7 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub provider_timeout: Duration,
+    pub pacing: ProxyPacing,
     pub maintenance: MaintenanceSettings,
 }
 
@@ -54,6 +55,13 @@ pub struct WebhookSettings {
     pub url: Url,
     pub secret: SecretString,
     pub retry_base: Duration,
+}
+
+/// The proxy's per-connection bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxyPacing {
+    pub burst: u32,
+    pub rate_per_sec: f64,
 }
 
 /// The background upkeep and the schedule it keeps.

@@ -79,6 +79,19 @@ fn a_malformed_value_is_refused_by_clap_naming_its_flag_and_variable() {
         ),
         ("--allowed-hosts=a b", "--allowed-hosts <ALLOWED_HOSTS>"),
         ("--database-url=mysql://db", "--database-url <DATABASE_URL>"),
+        ("--proxy-burst=0", "--proxy-burst <PROXY_BURST>"),
+        (
+            "--proxy-rate-per-sec=0",
+            "--proxy-rate-per-sec <PROXY_RATE_PER_SEC>",
+        ),
+        (
+            "--proxy-rate-per-sec=NaN",
+            "--proxy-rate-per-sec <PROXY_RATE_PER_SEC>",
+        ),
+        (
+            "--proxy-rate-per-sec=fast",
+            "--proxy-rate-per-sec <PROXY_RATE_PER_SEC>",
+        ),
     ];
     for (arg, named) in cases {
         let err = settings(&[KEY, arg]).unwrap_err();
@@ -184,4 +197,14 @@ fn the_pool_size_follows_the_backend_unless_set() {
         "--database-max-connections=3",
     ]);
     assert_eq!(set.unwrap().storage.pool.max_connections, 3);
+}
+
+#[test]
+fn proxy_pacing_defaults_to_emailoctopus_bucket_and_takes_a_fractional_rate() {
+    let default = settings(&[KEY]).unwrap().pacing;
+    assert_eq!((default.burst, default.rate_per_sec), (100, 10.0));
+    let shared = settings(&[KEY, "--proxy-burst=50", "--proxy-rate-per-sec=3.3"])
+        .unwrap()
+        .pacing;
+    assert_eq!((shared.burst, shared.rate_per_sec), (50, 3.3));
 }

@@ -23,6 +23,8 @@ pub const MAX_TOKEN_LIFETIME_SECS: u64 = 366 * 24 * 60 * 60;
 pub const MAX_IDLE_DAYS: u64 = 3660;
 pub const MAX_POOL: u32 = 1000;
 pub const MAX_FAILING_AFTER: u32 = 1000;
+pub const MAX_BURST: u32 = 1_000_000;
+pub const MAX_RATE_PER_SEC: f64 = 1_000_000.0;
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -155,6 +157,17 @@ pub fn boolean(raw: &str) -> Result<bool, String> {
 /// A whole number from 1 to `max`.
 pub fn count(max: u32) -> impl TypedValueParser<Value = u32> {
     value_parser!(u32).range(1..=i64::from(max))
+}
+
+/// A rate above zero and at most `max`, decimals allowed (a tenth of a
+/// rate, for one of ten instances, need not be whole).
+pub fn per_second(max: f64) -> impl TypedValueParser<Value = f64> {
+    unechoed(move |raw: &str| match raw.trim().parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= max => Ok(rate),
+        _ => Err(format!(
+            "not a rate: use a number above 0 and at most {max}"
+        )),
+    })
 }
 
 /// A whole number of seconds from 1 to `max`.

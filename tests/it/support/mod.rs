@@ -419,6 +419,23 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// The value of the sample `series` (a name and its labels as the text
+    /// exposition writes them) on `/metrics`, or `None` when it is not there.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self
+            .admin()
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.parse().unwrap())
+    }
+
     /// A whole connect flow for `id` through `provider`; returns the callback's answer.
     pub async fn connect(&self, id: &str) -> reqwest::Response {
         let browser = self.browser();

@@ -107,7 +107,34 @@ async fn revoke_faults(control: &Mutex<Control>, request: Request, next: Next) -
 
 async fn api_faults(control: &Mutex<Control>, request: Request, next: Next) -> Response {
     let (request, recorded) = read(request).await;
+    let credential = recorded.header("authorization").unwrap_or("").to_owned();
     push(control, recorded);
+    let limited = control
+        .lock()
+        .unwrap()
+        .rate_limit
+        .as_mut()
+        .map_or(Ok(()), |limit| limit.take(&credential));
+    if let Err(wait) = limited {
+        let seconds = (wait.as_secs() + 1).to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("retry-after", seconds.as_str()),
+                ("x-ratelimiting-retry-after", seconds.as_str()),
+            ],
+            Json(json!({"title": "Too many requests"})),
+        )
+            .into_response();
+    }
+    let scripted = control.lock().unwrap().api_script.pop_front();
+    if let Some((status, headers)) = scripted {
+        let mut response = StatusCode::from_u16(status).unwrap().into_response();
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        return response;
+    }
     let delay = control.lock().unwrap().upstream_delay;
     tokio::time::sleep(delay).await;
     if control.lock().unwrap().api_refuses_all {

@@ -5,7 +5,7 @@
 //! How the provider itself behaves (token lifetime, `iss`, PKCE, refresh
 //! tokens) is the sandbox's `Settings`, changed with `FakeProvider::settings`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +21,10 @@ use emailoctopus_connect::sandbox::{Consent, Provider, Settings};
 use secrecy::SecretString;
 
 mod faults;
+mod rate_limit;
 mod upstream;
+
+pub use rate_limit::RateLimit;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-client-secret-do-not-leak-7f3a";
@@ -80,6 +83,11 @@ pub struct Control {
     pub upstream_delay: Duration,
     /// The API refuses every credential, even fresh ones.
     pub api_refuses_all: bool,
+    /// The API limits each credential as EmailOctopus does.
+    pub rate_limit: Option<RateLimit>,
+    /// The next API answers, one per call (a status and headers, empty
+    /// body); the API answers as usual once it is used up.
+    pub api_script: VecDeque<(u16, Vec<(&'static str, &'static str)>)>,
     pub recorded: Vec<Recorded>,
 }
 
@@ -102,6 +110,8 @@ impl FakeProvider {
             upstream_status: 200,
             upstream_delay: Duration::ZERO,
             api_refuses_all: false,
+            rate_limit: None,
+            api_script: VecDeque::new(),
             recorded: Vec::new(),
         }));
         let provider = Provider::new(
