@@ -59,7 +59,7 @@ echo "== emailoctopus-connect (core $SERVER_CPU)"
 start server "$SERVER_CPU" "$SERVER" --listen-addr=127.0.0.1:0 --client-id=bench \
     --client-secret=bench-secret "--authorize-url=http://$PROVIDER/authorize" \
     "--token-url=http://$PROVIDER/token" "--api-base-url=http://$PROVIDER" \
-    "--token-encryption-key=$("$SERVER" gen-key)" "--admin-token=$ADMIN" --open-connect=true \
+    "--token-encryption-key=$("$SERVER" gen-key)" "--admin-token=$ADMIN" --open-connect=true $PACING \
     "--database-url=sqlite://$WORK/server.db"
 TARGET_PID=$PID
 SERVER_ADDR=$ADDR

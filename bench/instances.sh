@@ -44,6 +44,8 @@ SERVER_ARGS=(--client-id=bench --client-secret=bench-secret
     "--authorize-url=http://$PROVIDER/authorize" "--token-url=http://$PROVIDER/token"
     "--api-base-url=http://$PROVIDER" "--token-encryption-key=$("$SERVER" gen-key)"
     "--admin-token=$ADMIN")
+# shellcheck disable=SC2206 # PACING is a list of flags
+SERVER_ARGS+=($PACING)
 
 # workload LABEL BASES PIDS: the fixed flows, the fixed calls, the check for
 # lost connections; sets LABEL_* figures.

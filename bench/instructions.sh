@@ -45,7 +45,7 @@ serve() {
     "$@" "$SERVER" --listen-addr=127.0.0.1:0 --client-id=bench \
         --client-secret=bench-secret "--authorize-url=http://$PROVIDER/authorize" \
         "--token-url=http://$PROVIDER/token" "--api-base-url=http://$PROVIDER" \
-        "--token-encryption-key=$KEY" "--admin-token=$ADMIN" --open-connect=true \
+        "--token-encryption-key=$KEY" "--admin-token=$ADMIN" --open-connect=true $PACING \
         "--database-url=sqlite://$WORK/$name.db" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")

@@ -27,7 +27,7 @@ API_KEY=bench-api-key
 start server "$SERVER_CPU" "$SERVER" --listen-addr=127.0.0.1:0 --client-id=bench \
     --client-secret=bench-secret "--authorize-url=http://$PROVIDER/authorize" \
     "--token-url=http://$PROVIDER/token" "--api-base-url=http://$PROVIDER" \
-    "--token-encryption-key=$("$SERVER" gen-key)" "--admin-token=$ADMIN" \
+    "--token-encryption-key=$("$SERVER" gen-key)" "--admin-token=$ADMIN" $PACING \
     "--database-url=sqlite://$WORK/proxy.db"
 SERVER_ADDR=$ADDR
 SERVER_PID=$PID
