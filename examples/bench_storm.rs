@@ -9,7 +9,10 @@
 //! Each round: tells the provider (`bench_provider`'s `/control`) to give
 //! tokens that expire at once and to hold refresh answers back DELAY_MS;
 //! connects a new connection `storm-R-PID` through a full flow (connect
-//! session, `/auth`, callback); opens CALLERS connections (rotating over the
+//! session, `/auth`, callback); waits until the server counts the token as
+//! due (it takes a lifetime under 30 s as 30 s and refreshes at half of it,
+//! so 16 s; the background upkeep may refresh it first, which must then be
+//! the round's one refresh); opens CALLERS connections (rotating over the
 //! instances), and once all are open sends `GET /connections/ID/access-token`
 //! on every one at once. Then it asks the provider's `/stats` how many
 //! refreshes it answered and when it answered the last one, and measures each
@@ -19,9 +22,12 @@
 #[path = "support/http1.rs"]
 mod http1;
 
+/// When a token the provider says expires at once is due at the server.
+const DUE_AFTER: Duration = Duration::from_secs(16);
+
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http1::{connect_flow, percentile_ms, Browser, Connection};
 use tokio::sync::Barrier;
@@ -125,6 +131,7 @@ async fn main() {
         let (refreshes_before, _) = provider_stats(&mut browser, &stats_url)
             .await
             .expect("the provider's stats");
+        tokio::time::sleep(DUE_AFTER).await;
 
         let target: Arc<str> = format!("/connections/{id}/access-token").into();
         let barrier = Arc::new(Barrier::new(callers));
