@@ -11,7 +11,8 @@
 //! `connections` refreshes once per connection however many callers ask.
 //! Without OAuth settings the server runs in API-key mode, which is all
 //! EmailOctopus itself needs. `maintenance` keeps connections healthy in the
-//! background through the same `connections` rules. `sandbox` mounts a small
+//! background through the same `connections` rules, and every change it
+//! makes is recorded as an event in the outbox `events` delivers from. `sandbox` mounts a small
 //! provider and a fake API so the whole flow can be tried with no account.
 //! `app` wires it all together for the binary and the tests.
 
@@ -33,6 +34,8 @@ pub mod connections;
 pub mod crypto;
 /// The EmailOctopus API as this server calls it: key checks, and every proxied call.
 mod emailoctopus_api;
+/// Connection events: written with their change, delivered at least once, signed, readable in order.
+pub mod events;
 /// The one outbound HTTP client: redirects off, timeouts on, answers capped.
 mod http_client;
 /// Closing a connection so that an early answer is not lost to a reset.
@@ -63,5 +66,3 @@ pub mod store;
 mod task;
 /// The browser's routes and pages.
 pub mod web;
-/// Signed connection events to `WEBHOOK_URL`.
-pub mod webhooks;

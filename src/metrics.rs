@@ -1,6 +1,6 @@
 //! Prometheus counters for what an operator watches: flows, refreshes, proxy
-//! requests and their pacing and retries, connections by status, and
-//! request latency.
+//! requests and their pacing and retries, connections by status, event
+//! deliveries and the outbox's backlog, and request latency.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -46,7 +46,13 @@ struct Inner {
     table_rows: Family<Labels, Gauge>,
     upkeep_lag: Gauge,
     upkeep_pass_ms: Gauge,
+    event_deliveries: Family<OutcomeLabel, Counter>,
+    events_pending: Gauge,
+    events_oldest_pending_seconds: Gauge,
 }
+
+/// How an event delivery went: fixed words, so counting one allocates nothing.
+type OutcomeLabel = [(&'static str, &'static str); 1];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -140,6 +146,24 @@ impl Default for Metrics {
             "How long the last background pass took",
             upkeep_pass_ms.clone(),
         );
+        let event_deliveries = Family::<OutcomeLabel, Counter>::default();
+        let events_pending = Gauge::default();
+        let events_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "event_deliveries",
+            "Webhook delivery attempts by outcome (delivered, refused, failed), and events given up after their last attempt (given_up)",
+            event_deliveries.clone(),
+        );
+        registry.register(
+            "events_pending",
+            "Events in the outbox not yet delivered (the backlog)",
+            events_pending.clone(),
+        );
+        registry.register(
+            "events_oldest_pending_seconds",
+            "Age of the oldest event not yet delivered (0 when none)",
+            events_oldest_pending_seconds.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "Time to answer, by route",
@@ -163,6 +187,9 @@ impl Default for Metrics {
             table_rows,
             upkeep_lag,
             upkeep_pass_ms,
+            event_deliveries,
+            events_pending,
+            events_oldest_pending_seconds,
         }))
     }
 }
@@ -263,6 +290,19 @@ impl Metrics {
         self.0
             .upkeep_pass_ms
             .set(i64::try_from(took.as_millis()).unwrap_or(i64::MAX));
+    }
+
+    pub fn event_delivery(&self, outcome: &'static str) {
+        self.0
+            .event_deliveries
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+
+    /// Sets the outbox gauges from a fresh count.
+    pub fn event_backlog(&self, pending: i64, oldest_age_secs: i64) {
+        self.0.events_pending.set(pending);
+        self.0.events_oldest_pending_seconds.set(oldest_age_secs);
     }
 
     /// Sets the table-size gauge from a fresh count.

@@ -51,6 +51,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // Counted now, one count at a time (see `Overview::counts`).
     let counts = state.connections.overview().counts().await?;
     state.metrics.table_rows(&counts.swept_tables);
+    let oldest_age_ms = counts
+        .events
+        .oldest_pending_at
+        .map_or(0, |at| (state.clock.now_millis() - at).max(0));
+    state
+        .metrics
+        .event_backlog(counts.events.pending, oldest_age_ms / 1000);
     let by_status: Vec<(&'static str, i64)> =
         [ConnectionStatus::Connected, ConnectionStatus::NeedsReauth]
             .into_iter()

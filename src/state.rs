@@ -40,6 +40,8 @@ pub struct Inner {
     pub mode: RunningMode,
     /// The credential rules: store, open, refresh, delete.
     pub connections: Arc<Connections>,
+    /// The event outbox as the backend reads it.
+    pub events: crate::events::EventLog,
     /// Single-use connect sessions that let a browser connect one connection.
     pub sessions: ConnectSessions,
     /// The EmailOctopus API (or the sandbox's): key checks and the proxy.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::proxy_path::PathError;
 use crate::checked::ConnectionStatus;
 use crate::connections::CredentialError;
+use crate::events::RedeliveryError;
 use crate::http_client::OutboundError;
 use crate::oauth::OAuthError;
 use crate::request_log::FailureDetail;
@@ -47,6 +48,8 @@ pub enum ApiError {
     Credential(#[from] CredentialError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    #[error("redelivery: {0}")]
+    Redelivery(#[from] RedeliveryError),
 }
 
 impl ApiError {
@@ -78,7 +81,9 @@ impl ApiError {
                 CredentialError::Store(_) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
                 CredentialError::Sealed(_) => (S::INTERNAL_SERVER_ERROR, "Credential unreadable", "The stored credential does not open with the configured keys.".into()),
             },
-            Self::Store(_) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
+            Self::Store(_) | Self::Redelivery(RedeliveryError::Store(_)) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
+            Self::Redelivery(RedeliveryError::NotFound) => (S::NOT_FOUND, "Not found", "There is no such event (events are kept for EVENT_RETENTION_DAYS after they finish).".into()),
+            Self::Redelivery(RedeliveryError::NoWebhook) => (S::CONFLICT, "No webhook configured", "WEBHOOK_URL is not set, so events are kept for polling only and cannot be delivered.".into()),
         }
     }
 }

@@ -1,11 +1,12 @@
-//! The backend API: connect sessions, connections, fresh tokens and the
-//! proxy, behind the admin bearer (`AdminAuth`); beside them the two routes an
+//! The backend API: connect sessions, connections, fresh tokens, the
+//! proxy and the event outbox, behind the admin bearer (`AdminAuth`); beside them the two routes an
 //! app's page or tooling reads without it: a session's status (by its own
 //! token) and the OpenAPI document.
 
 mod auth;
 mod connections;
 pub mod error;
+mod events;
 mod json_body;
 mod openapi;
 pub mod pacing;
@@ -38,6 +39,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/connections/{id}/refresh", post(connections::refresh))
         .route("/connections/{id}/api-key", put(connections::put_api_key))
+        .route("/connections/{id}/events", get(events::of_connection))
+        .route("/events", get(events::list))
+        .route("/events/{id}/redeliver", post(events::redeliver))
         .route(
             "/connections/{id}/api/{*path}",
             any(proxy::forward).layer(DefaultBodyLimit::max(proxy::MAX_PROXY_BODY)),

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{connections, proxy, sessions};
+use super::{connections, events, proxy, sessions};
 
 /// The 401 every admin route may answer, described once.
 #[derive(utoipa::ToResponse)]
@@ -33,7 +33,7 @@ pub struct NoSuchConnection(Problem);
 #[openapi(
     info(
         title = "emailoctopus-connect backend API",
-        description = "Connect sessions, connections, fresh tokens and the API proxy. \
+        description = "Connect sessions, connections, fresh tokens, the API proxy and the event outbox. \
             Every route except the session status needs `Authorization: Bearer <ADMIN_TOKEN>`; \
             errors are `application/problem+json` (RFC 9457)."
     ),
@@ -47,6 +47,9 @@ pub struct NoSuchConnection(Problem);
         connections::put_api_key,
         connections::delete,
         proxy::forward,
+        events::list,
+        events::of_connection,
+        events::redeliver,
     ),
     components(responses(Unauthorized, NoSuchConnection)),
     modifiers(&AdminBearer)

@@ -19,6 +19,7 @@ use crate::connect_sessions::ConnectSessions;
 use crate::connections::{Connections, ConnectionsParts, CredentialError};
 use crate::crypto::{Purpose, SecretDigest};
 use crate::emailoctopus_api::EmailOctopusApi;
+use crate::events::{Deliverer, EventLog, Outbox};
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, UsedFlows};
@@ -27,7 +28,6 @@ use crate::server;
 use crate::state::{AppState, Inner, RunningMode};
 use crate::store::{Backend, DatabaseUrl, Store, StoreError};
 use crate::web::error::PageError;
-use crate::webhooks::Webhooks;
 use crate::{api, monitoring, web};
 
 mod counterparts;
@@ -57,8 +57,8 @@ pub struct App {
     metrics_router: Router,
     state: AppState,
     maintenance: Arc<Maintenance>,
-    /// Its deliveries in flight are let finish at shutdown.
-    webhooks: Webhooks,
+    /// Sends the outbox's events; its attempts in flight are let finish at shutdown.
+    deliverer: Arc<Deliverer>,
     sandbox: Option<MountedSandbox>,
 }
 
@@ -69,7 +69,8 @@ struct MountedSandbox {
     _database: TemporaryDatabase,
 }
 
-/// How long a shutdown waits for webhook deliveries still in flight.
+/// How long a shutdown waits for webhook deliveries still in flight; one
+/// cut off is sent again once its lease runs out, by this server or another.
 const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
 
 impl App {
@@ -139,7 +140,15 @@ impl App {
             crate::http_client::build_streaming(config.provider_timeout),
             api_base_url,
         );
-        let webhooks = Webhooks::new(config.webhook.clone(), http.clone(), clock.clone());
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            config.webhook.clone(),
+            http.clone(),
+            config.provider_timeout,
+            clock.clone(),
+            metrics.clone(),
+            config.events,
+        ));
         let lock_wait = config.provider_timeout + Duration::from_secs(5);
         let refresh_slots = refresh_slots(&database_url, config.storage.pool.max_connections);
         let connections = Connections::new(ConnectionsParts {
@@ -148,7 +157,7 @@ impl App {
             clock: clock.clone(),
             provider: mode.provider().cloned(),
             api: api.clone(),
-            webhooks: webhooks.clone(),
+            outbox: Outbox::new(config.webhook.is_some(), clock.clone()),
             metrics: metrics.clone(),
             lock_wait,
             upkeep: config.maintenance,
@@ -165,6 +174,7 @@ impl App {
         let public_url = public_url(&redirect_uri);
         let state = AppState::new(Inner {
             sessions: ConnectSessions::new(store.clone(), clock.clone(), public_url.clone()),
+            events: EventLog::new(store.clone(), clock.clone(), config.webhook.is_some()),
             used_flows: UsedFlows::new(store, clock.clone()),
             flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
             csrf_keys: config.storage.keys.csrf_macs(),
@@ -218,7 +228,7 @@ impl App {
             metrics_router,
             state,
             maintenance,
-            webhooks,
+            deliverer,
             sandbox,
         })
     }
@@ -263,6 +273,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let upkeep = tokio::spawn(self.maintenance.run(stopped.clone()));
+        let mut deliveries = tokio::spawn(self.deliverer.run(stopped.clone()));
         let metrics = self.metrics_listener.map(|listener| {
             let mut stopped = stopped.clone();
             tokio::spawn(server::serve(listener, self.metrics_router, async move {
@@ -275,7 +286,15 @@ impl App {
             let _ = metrics.await;
         }
         let _ = upkeep.await;
-        self.webhooks.finish(WEBHOOK_GRACE).await;
+        if tokio::time::timeout(WEBHOOK_GRACE, &mut deliveries)
+            .await
+            .is_err()
+        {
+            deliveries.abort();
+            tracing::warn!(
+                "shutting down with webhook deliveries still in flight; they are sent again later"
+            );
+        }
         self.state.connections.close().await;
         drop(self.sandbox);
     }

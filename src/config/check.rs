@@ -3,10 +3,11 @@
 //! problem is collected, so one run names all the settings to fix.
 
 use super::{
-    Config, MaintenanceSettings, ProviderSettings, ProxyPacing, RunMode, SandboxSettings, Settings,
-    StorageSettings, WebhookSettings,
+    Config, EventSettings, MaintenanceSettings, ProviderSettings, ProxyPacing, RunMode,
+    SandboxSettings, Settings, StorageSettings, WebhookSettings,
 };
 use crate::crypto::KeyRing;
+use crate::events::WebhookKeys;
 use crate::store::{Backend, PoolSettings};
 
 /// The exit status for a setting that is missing or malformed, or a
@@ -96,6 +97,10 @@ impl Settings {
             return_to_origins: self.return_to_origins,
             allowed_hosts: self.allowed_hosts,
             webhook,
+            events: EventSettings {
+                poll: self.events_poll_ms,
+                retention: self.event_retention_days,
+            },
             metrics_addr: self.metrics_addr,
             log_format: self.log_format,
             provider_timeout: self.provider_timeout_secs,
@@ -197,9 +202,16 @@ impl Settings {
             problems.push("WEBHOOK_SECRET", "required when WEBHOOK_URL is set");
             return None;
         };
+        let keys = match WebhookKeys::parse(secret) {
+            Ok(keys) => keys,
+            Err(reason) => {
+                problems.push("WEBHOOK_SECRET", reason);
+                return None;
+            }
+        };
         Some(Some(WebhookSettings {
             url: url.clone(),
-            secret: secret.clone(),
+            keys,
             retry_base: self.webhook_retry_base_ms,
         }))
     }

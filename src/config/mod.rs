@@ -30,8 +30,8 @@ mod values;
 
 pub use check::{ConfigError, ConfigErrors, Purpose, CONFIG_ERROR};
 pub use parsed::{
-    Config, MaintenanceSettings, ProviderSettings, ProxyPacing, SandboxSettings, StorageSettings,
-    WebhookSettings,
+    Config, EventSettings, MaintenanceSettings, ProviderSettings, ProxyPacing, SandboxSettings,
+    StorageSettings, WebhookSettings,
 };
 pub use run_mode::RunMode;
 pub use values::{LogFormat, TokenAuthMethod};
@@ -208,12 +208,24 @@ pub struct Settings {
         value_parser = blank_is_unset(secret), default_value = "", hide_default_value = true,
     )]
     pub webhook_secret: std::option::Option<SecretString>,
-    /// Milliseconds before the first webhook retry; each next wait doubles, up to 60 times this.
+    /// Milliseconds before the first webhook retry; later waits grow from it (at the default, ten attempts span about a day).
     #[arg(
         global = true, long, env = "WEBHOOK_RETRY_BASE_MS",
-        value_parser = blank_is_default(millis(MAX_MILLIS)), default_value = "1000",
+        value_parser = blank_is_default(millis(MAX_MILLIS)), default_value = "5000",
     )]
     pub webhook_retry_base_ms: Duration,
+    /// Milliseconds between two looks at the event outbox for retries and other instances' events.
+    #[arg(
+        global = true, long, env = "EVENTS_POLL_MS",
+        value_parser = blank_is_default(millis(MAX_MILLIS)), default_value = "1000",
+    )]
+    pub events_poll_ms: Duration,
+    /// Days a delivered, failed or unsent event stays readable before it is pruned.
+    #[arg(
+        global = true, long, env = "EVENT_RETENTION_DAYS",
+        value_parser = blank_is_default(days(MAX_IDLE_DAYS)), default_value = "30",
+    )]
+    pub event_retention_days: Duration,
     /// Separate socket address for /metrics, no bearer there [default: /metrics on the main listener].
     #[arg(
         global = true, long, env = "METRICS_ADDR", value_parser = blank_is_unset(socket_addr),

@@ -9,6 +9,7 @@ use url::Url;
 use super::{LogFormat, RunMode, TokenAuthMethod};
 use crate::checked::{AllowedHost, Origin};
 use crate::crypto::KeyRing;
+use crate::events::WebhookKeys;
 use crate::store::{DatabaseUrl, PoolSettings};
 
 /// Everything the server needs, parsed and checked.
@@ -27,6 +28,7 @@ pub struct Config {
     pub return_to_origins: Vec<Origin>,
     pub allowed_hosts: Vec<AllowedHost>,
     pub webhook: Option<WebhookSettings>,
+    pub events: EventSettings,
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub provider_timeout: Duration,
@@ -53,8 +55,18 @@ pub struct ProviderSettings {
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
     pub url: Url,
-    pub secret: SecretString,
+    pub keys: WebhookKeys,
+    /// The first retry's wait; the later ones grow from it.
     pub retry_base: Duration,
+}
+
+/// The event outbox's own rhythm, with or without a webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSettings {
+    /// How often the outbox is looked at besides when this process writes to it.
+    pub poll: Duration,
+    /// How long a finished event stays.
+    pub retention: Duration,
 }
 
 /// The proxy's per-connection bucket.

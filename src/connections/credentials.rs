@@ -7,19 +7,21 @@ use secrecy::SecretString;
 use super::sealing::{self, Field};
 use super::turns::Turns;
 use super::{Credential, CredentialError};
-use crate::checked::{ConnectionId, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionStatus, EventType};
 use crate::clock::Clock;
 use crate::crypto::Sealer;
+use crate::events::Outbox;
 use crate::oauth::TokenSet;
 use crate::store::{ConnectionRow, SealedCredential, Store, Upkeep};
 
-/// The store, the key that seals credentials, the clock and the turns.
-/// Cheap to clone: every part is shared.
+/// The store, the key that seals credentials, the clock, the events that
+/// writes record, and the turns. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub(super) struct CredentialStore {
     pub(super) store: Store,
     keys: Sealer,
     pub(super) clock: Clock,
+    pub(super) outbox: Outbox,
     /// One refresh of a connection at a time.
     pub(super) refreshing: Turns,
     /// One save of a connection at a time.
@@ -27,11 +29,12 @@ pub(super) struct CredentialStore {
 }
 
 impl CredentialStore {
-    pub(super) fn new(store: Store, keys: Sealer, clock: Clock) -> Self {
+    pub(super) fn new(store: Store, keys: Sealer, clock: Clock, outbox: Outbox) -> Self {
         Self {
             store,
             keys,
             clock,
+            outbox,
             refreshing: Turns::default(),
             saving: Turns::default(),
         }
@@ -87,7 +90,9 @@ impl CredentialStore {
     /// concurrent connects do not keep failing each other's compare-and-swap
     /// (each failure costs two more statements), but a save never waits for
     /// a refresh: a reconnect wins over a refresh in flight, whose write then
-    /// finds another generation. The row written, and the one it replaced.
+    /// finds another generation. Each write records `connection.created`,
+    /// and `connection.recovered` when the connection needed a person. The
+    /// row written, and the one it replaced.
     pub(super) async fn replace(
         &self,
         id: &ConnectionId,
@@ -99,18 +104,26 @@ impl CredentialStore {
             let now = self.clock.now();
             match self.store.get_connection(id).await? {
                 None => {
+                    let created = |_: &ConnectionRow| vec![self.outbox.event(EventType::Created)];
                     if let Some(row) = self
                         .store
-                        .insert_connection(id, credential, &upkeep, now)
+                        .insert_connection(id, credential, &upkeep, now, created)
                         .await?
                     {
                         return Ok((row, None));
                     }
                 }
                 Some(old) => {
+                    let reconnected = |_: &ConnectionRow| {
+                        let mut events = vec![self.outbox.event(EventType::Created)];
+                        if old.status == ConnectionStatus::NeedsReauth {
+                            events.push(self.outbox.event(EventType::Recovered));
+                        }
+                        events
+                    };
                     if let Some(row) = self
                         .store
-                        .replace_connection(id, credential, old.generation, &upkeep, now)
+                        .replace_connection(id, credential, &old, &upkeep, now, reconnected)
                         .await?
                     {
                         return Ok((row, Some(old)));

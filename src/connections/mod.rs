@@ -53,16 +53,16 @@ use key_checker::KeyChecker;
 use refresher::{Refresher, RefresherParts};
 use schedule::Schedule;
 
-use crate::checked::{ConnectionId, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionStatus, EventType};
 use crate::clock::Clock;
 use crate::config::MaintenanceSettings;
 use crate::crypto::Sealer;
 use crate::emailoctopus_api::EmailOctopusApi;
+use crate::events::Outbox;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, TokenSet};
 use crate::store::{SealedCredential, Store, Upkeep};
 use crate::task::run_to_completion;
-use crate::webhooks::{Event, Webhooks};
 
 /// An access token is refreshed when it expires within this many seconds
 /// (or within half its lifetime, for tokens that live less than two minutes).
@@ -87,7 +87,8 @@ pub struct ConnectionsParts {
     /// `None` in API-key mode.
     pub provider: Option<Arc<ProviderClient>>,
     pub api: EmailOctopusApi,
-    pub webhooks: Webhooks,
+    /// Makes the events each change records.
+    pub outbox: Outbox,
     pub metrics: Metrics,
     /// How long a caller waits for another caller's refresh of the same
     /// connection (also a refresh lease's length, and a key check's limit).
@@ -100,15 +101,18 @@ pub struct ConnectionsParts {
 
 impl Connections {
     pub fn new(parts: ConnectionsParts) -> Self {
-        let credentials =
-            CredentialStore::new(parts.store.clone(), parts.keys, parts.clock.clone());
+        let credentials = CredentialStore::new(
+            parts.store.clone(),
+            parts.keys,
+            parts.clock.clone(),
+            parts.outbox,
+        );
         let refresher = Refresher::new(
             credentials.clone(),
             RefresherParts {
                 provider: parts.provider,
                 schedule: Schedule(parts.upkeep),
                 metrics: parts.metrics.clone(),
-                webhooks: parts.webhooks,
                 lock_wait: parts.lock_wait,
                 slots: parts.refresh_slots,
             },
@@ -212,9 +216,9 @@ impl Connections {
         self.save(id, &credential, upkeep).await
     }
 
-    /// Stores `credential` as the connection's, connected. A replaced OAuth
-    /// grant is revoked in the background; a connection that needed a person
-    /// and is connected again is announced as recovered.
+    /// Stores `credential` as the connection's, connected (with its events,
+    /// see `CredentialStore::replace`). A replaced OAuth grant is revoked in
+    /// the background.
     async fn save(
         &self,
         id: &ConnectionId,
@@ -222,15 +226,12 @@ impl Connections {
         upkeep: Upkeep,
     ) -> Result<Connection, CredentialError> {
         let (row, replaced) = self.credentials.replace(id, credential, upkeep).await?;
-        let webhooks = &self.refresher.webhooks;
-        webhooks.emit(Event::Created, id, row.kind);
         match replaced {
             None => tracing::info!(connection = %id, kind = row.kind.as_str(), "connected"),
             Some(old) => {
                 tracing::info!(connection = %id, kind = row.kind.as_str(), "reconnected");
                 if old.status == ConnectionStatus::NeedsReauth {
                     tracing::info!(connection = %id, kind = row.kind.as_str(), "connection recovered: connected again");
-                    webhooks.emit(Event::Recovered, id, row.kind);
                 }
                 self.refresher.revoker.revoke_replaced(old);
             }
@@ -248,16 +249,13 @@ impl Connections {
         &self,
         id: &ConnectionId,
     ) -> Result<Option<RevocationOutcome>, CredentialError> {
-        let (store, refresher, id) = (
-            self.credentials.store.clone(),
-            self.refresher.clone(),
-            id.clone(),
-        );
+        let (credentials, refresher, id) =
+            (self.credentials.clone(), self.refresher.clone(), id.clone());
         run_to_completion(async move {
-            let Some(row) = store.delete_connection(&id).await? else {
+            let deleted = |_: &_| vec![credentials.outbox.event(EventType::Deleted)];
+            let Some(row) = credentials.store.delete_connection(&id, deleted).await? else {
                 return Ok(None);
             };
-            refresher.webhooks.emit(Event::Deleted, &id, row.kind);
             let revocation = refresher.revoker.revoke(&row).await;
             match &revocation {
                 RevocationOutcome::Failed(reason) => {

@@ -4,7 +4,7 @@
 //! busy in the database, and none is ever shown a stale figure.
 
 use crate::checked::ConnectionStatus;
-use crate::store::{Store, StoreError};
+use crate::store::{Backlog, Store, StoreError};
 
 /// Row counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,8 @@ pub struct Counts {
     pub by_status: Vec<(ConnectionStatus, i64)>,
     /// Rows in the tables that the upkeep's sweeps keep small.
     pub swept_tables: Vec<(&'static str, i64)>,
+    /// Events not yet delivered.
+    pub events: Backlog,
 }
 
 pub struct Overview {
@@ -39,6 +41,7 @@ impl Overview {
         Ok(Counts {
             by_status: self.store.count_by_status().await?,
             swept_tables: self.store.swept_table_rows().await?,
+            events: self.store.event_backlog().await?,
         })
     }
 }

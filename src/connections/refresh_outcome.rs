@@ -7,11 +7,10 @@ use std::time::Duration;
 use super::refresher::Refresher;
 use super::schedule::Schedule;
 use super::{Credential, CredentialError};
-use crate::checked::ConnectionId;
+use crate::checked::{ConnectionId, EventType};
 use crate::clock::UnixTime;
 use crate::oauth::{OAuthError, TokenSet};
 use crate::store::{ConnectionRow, Generation, SealedCredential};
-use crate::webhooks::Event;
 
 /// Attempts to store a refresh answer before giving up on it.
 const SAVE_ATTEMPTS: u32 = 3;
@@ -63,6 +62,7 @@ impl Refresher {
     ) -> Result<Credential, CredentialError> {
         self.metrics.refresh("invalid_grant");
         let id = &row.id;
+        let outbox = &self.credentials.outbox;
         let marked = self
             .credentials
             .store
@@ -71,14 +71,13 @@ impl Refresher {
                 row.generation,
                 REFRESH_REJECTED,
                 self.credentials.clock.now(),
+                |_| vec![outbox.needs_reauth(REFRESH_REJECTED)],
             )
             .await?;
-        if !marked {
+        if marked.is_none() {
             return self.credentials.usable(&self.credentials.row(id).await?);
         }
         tracing::info!(connection = %id, reason = REFRESH_REJECTED, "connection needs re-authorization");
-        self.webhooks
-            .emit_needs_reauth(id, row.kind, REFRESH_REJECTED);
         Err(CredentialError::NeedsReauth)
     }
 
@@ -96,6 +95,9 @@ impl Refresher {
         };
         self.metrics.refresh(outcome);
         let now = self.credentials.clock.now();
+        // A run of failures is announced once, as it reaches this length.
+        let failing_after = i64::from(self.schedule.0.failing_after);
+        let outbox = &self.credentials.outbox;
         let recorded = self
             .credentials
             .store
@@ -104,12 +106,17 @@ impl Refresher {
                 row.generation,
                 category,
                 Schedule::retry_at(now, row.failures + 1),
+                |failed| {
+                    (failed.failures == failing_after)
+                        .then(|| outbox.event(EventType::RefreshFailing))
+                        .into_iter()
+                        .collect()
+                },
             )
             .await;
         match recorded {
-            Ok(Some(failures)) if failures == i64::from(self.schedule.0.failing_after) => {
-                tracing::warn!(connection = %row.id, failures, last_error = category, "refresh keeps failing");
-                self.webhooks.emit(Event::RefreshFailing, &row.id, row.kind);
+            Ok(Some(failed)) if failed.failures == failing_after => {
+                tracing::warn!(connection = %row.id, failures = failed.failures, last_error = category, "refresh keeps failing");
             }
             Ok(_) => {}
             Err(store_error) => {

@@ -20,7 +20,6 @@ use crate::metrics::Metrics;
 use crate::oauth::ProviderClient;
 use crate::store::{ConnectionRow, Generation};
 use crate::task::run_to_completion;
-use crate::webhooks::Webhooks;
 
 /// An upstream 401 forces no refresh of a credential refreshed (or tried
 /// and failed) this recently: an endpoint that refuses every token must not
@@ -46,7 +45,6 @@ pub(super) struct Refresher {
     pub(super) revoker: Revoker,
     pub(super) schedule: Schedule,
     pub(super) metrics: Metrics,
-    pub(super) webhooks: Webhooks,
     /// How long a caller waits for another's refresh of the same connection;
     /// also how long a refresh lease lasts past its start.
     lock_wait: Duration,
@@ -62,7 +60,6 @@ pub(super) struct RefresherParts {
     pub(super) provider: Option<Arc<ProviderClient>>,
     pub(super) schedule: Schedule,
     pub(super) metrics: Metrics,
-    pub(super) webhooks: Webhooks,
     pub(super) lock_wait: Duration,
     pub(super) slots: usize,
 }
@@ -75,7 +72,6 @@ impl Refresher {
             provider: parts.provider,
             schedule: parts.schedule,
             metrics: parts.metrics,
-            webhooks: parts.webhooks,
             lock_wait: parts.lock_wait,
             owner: crate::crypto::random_token().into(),
             slots: Arc::new(Semaphore::new(parts.slots.max(1))),

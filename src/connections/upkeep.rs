@@ -2,9 +2,8 @@
 //! an OAuth token ahead of need, or check an API key at the API.
 
 use super::{Connections, CredentialError, Field};
-use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus, EventType};
 use crate::store::{CheckRecord, ConnectionRow};
-use crate::webhooks::Event;
 
 /// `last_error` and the webhook's reason when the API refuses a key.
 pub(super) const API_KEY_REJECTED: &str = "api_key_rejected";
@@ -144,29 +143,33 @@ impl Connections {
             last_error,
             next_work_at: Some(self.refresher.schedule.next_key_check(now)),
         };
+        let outbox = &self.credentials.outbox;
+        let changed = status != row.status;
+        let announce = |_: &_| match status {
+            _ if !changed => vec![],
+            ConnectionStatus::NeedsReauth => vec![outbox.needs_reauth(API_KEY_REJECTED)],
+            ConnectionStatus::Connected => vec![outbox.event(EventType::Recovered)],
+        };
         let recorded = self
             .credentials
             .store
-            .record_check(&row.id, row.generation, row.status, record, now)
+            .record_check(&row.id, row.generation, row.status, record, now, announce)
             .await?;
-        if recorded && status != row.status {
-            self.announce_key(&row.id, status);
+        if recorded.is_some() && changed {
+            log_key_status(&row.id, status);
         }
         Ok(())
     }
+}
 
-    /// One log line and one webhook for an API key's change of status.
-    fn announce_key(&self, id: &ConnectionId, now: ConnectionStatus) {
-        let webhooks = &self.refresher.webhooks;
-        match now {
-            ConnectionStatus::NeedsReauth => {
-                tracing::info!(connection = %id, reason = API_KEY_REJECTED, "connection needs re-authorization");
-                webhooks.emit_needs_reauth(id, ConnectionKind::ApiKey, API_KEY_REJECTED);
-            }
-            ConnectionStatus::Connected => {
-                tracing::info!(connection = %id, "connection recovered: the API takes its key again");
-                webhooks.emit(Event::Recovered, id, ConnectionKind::ApiKey);
-            }
+/// One log line for an API key's change of status.
+fn log_key_status(id: &ConnectionId, now: ConnectionStatus) {
+    match now {
+        ConnectionStatus::NeedsReauth => {
+            tracing::info!(connection = %id, reason = API_KEY_REJECTED, "connection needs re-authorization")
+        }
+        ConnectionStatus::Connected => {
+            tracing::info!(connection = %id, "connection recovered: the API takes its key again")
         }
     }
 }

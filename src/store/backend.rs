@@ -118,6 +118,24 @@ impl Backend {
             .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
+    /// Makes writers of events take turns until their transaction ends, so
+    /// that events commit in the order of their `seq` and a poller reading
+    /// past a cursor never skips one committed late. SQLite has one writer
+    /// at a time already; on Postgres two transactions could otherwise take
+    /// `seq` values in one order and commit in the other. Taken after the
+    /// change the event is about, so a writer never waits for a row while
+    /// holding the turn.
+    pub(super) async fn take_event_turn(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if self == Self::Postgres {
+            // Selecting 1, not the lock function's `void`, which the `Any` driver cannot read.
+            conn.execute(
+                "SELECT 1 AS taken FROM (SELECT pg_advisory_xact_lock(7285617120941)) AS turn",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// How a claim of due rows skips rows another process is claiming at the
     /// same moment. Postgres: `SKIP LOCKED`, so concurrent claimers neither
     /// wait nor take the same rows. SQLite has one writer at a time, so a

@@ -5,7 +5,9 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Executor, Row};
 
-use super::{corrupt, ConnectionRow, Generation, SealedCredential, Store, StoreError, Upkeep};
+use super::{
+    corrupt, ConnectionRow, Generation, NewEvent, SealedCredential, Store, StoreError, Upkeep,
+};
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
 
@@ -63,15 +65,16 @@ impl Store {
     }
 
     /// Creates the connection unless one with this id exists (`None` then),
-    /// marked connected. Its generation starts at a random number, so that a
-    /// connection deleted and made again cannot match a write that read the
-    /// one before.
+    /// marked connected, with the events `announce` gives. Its generation
+    /// starts at a random number, so that a connection deleted and made
+    /// again cannot match a write that read the one before.
     pub async fn insert_connection(
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
         upkeep: &Upkeep,
         now: UnixTime,
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0, $12)
@@ -79,58 +82,59 @@ impl Store {
              RETURNING {COLUMNS}"
         );
         let first_generation = rand::thread_rng().gen_range(1..FIRST_GENERATIONS);
-        let row = bind_credential(sqlx::query(&sql), id, credential)
+        let insert = bind_credential(sqlx::query(&sql), id, credential)
             .bind(now)
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
-            .bind(first_generation)
-            .fetch_optional(&mut *self.connection().await?)
-            .await?;
-        row.as_ref().map(decode_connection).transpose()
+            .bind(first_generation);
+        self.write_announcing(async |c| insert.fetch_optional(c).await, announce)
+            .await
     }
 
-    /// Replaces the connection's credential if it is still the `expected`
-    /// generation (a reconnect keeps `created_at`), and marks it connected.
-    /// A refresh lease on the old credential ends with it (that refresh's
-    /// write will find another credential). `None` when something else
-    /// wrote it meanwhile.
+    /// Replaces the connection's credential if it is still as `expected`
+    /// (the generation and status last read; a reconnect keeps
+    /// `created_at`), marks it connected and records the events `announce`
+    /// gives. A refresh lease on the old credential ends with it (that
+    /// refresh's write will find another credential). `None` when something
+    /// else wrote it meanwhile.
     pub async fn replace_connection(
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
-        expected: Generation,
+        expected: &ConnectionRow,
         upkeep: &Upkeep,
         now: UnixTime,
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
             "UPDATE connections SET kind = $2, status = $3, scopes = $4, token_type = $5,
                access_token = $6, refresh_token = $7, expires_at = $8, updated_at = $9,
                next_work_at = $10, last_checked_at = $11, last_error = NULL, failures = 0,
                lease_until = NULL, lease_owner = NULL, generation = generation + 1
-             WHERE id = $1 AND generation = $12
+             WHERE id = $1 AND generation = $12 AND status = $13
              RETURNING {COLUMNS}"
         );
-        let row = bind_credential(sqlx::query(&sql), id, credential)
+        let update = bind_credential(sqlx::query(&sql), id, credential)
             .bind(now)
             .bind(upkeep.next_work_at)
             .bind(upkeep.checked_at)
-            .bind(expected.0)
-            .fetch_optional(&mut *self.connection().await?)
-            .await?;
-        row.as_ref().map(decode_connection).transpose()
+            .bind(expected.generation.0)
+            .bind(expected.status.as_str());
+        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
+            .await
     }
 
-    /// Deletes the connection and returns what it held, or `None` if there was none.
+    /// Deletes the connection and returns what it held, with the events
+    /// `announce` gives, or `None` if there was none.
     pub async fn delete_connection(
         &self,
         id: &ConnectionId,
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!("DELETE FROM connections WHERE id = $1 RETURNING {COLUMNS}");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.connection().await?)
-            .await?;
-        row.as_ref().map(decode_connection).transpose()
+        let delete = sqlx::query(&sql).bind(id.as_str());
+        self.write_announcing(async |c| delete.fetch_optional(c).await, announce)
+            .await
     }
 
     /// Replaces the sealed credential with the same one sealed anew, only

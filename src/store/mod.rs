@@ -6,6 +6,7 @@
 
 mod backend;
 mod connections;
+mod events;
 mod kept;
 mod session_outcomes;
 mod sessions;
@@ -20,6 +21,7 @@ use sqlx::{AnyConnection, AnyPool};
 use kept::{Connection, Kept};
 
 pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
+pub use events::{AttemptRecord, AttemptRow, Backlog, DeliveryState, EventRow, NewEvent};
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
@@ -125,6 +127,9 @@ pub struct Store {
     backend: Backend,
     /// SQLite's connections, kept between statements (see `kept.rs`).
     kept: Option<Arc<Kept>>,
+    /// Notified after each commit that wrote events, so that this
+    /// process's deliverer sends them at once.
+    events_written: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -176,6 +181,7 @@ impl Store {
             pool,
             backend,
             kept,
+            events_written: Arc::default(),
         })
     }
 
@@ -188,6 +194,11 @@ impl Store {
                 .is_ok(),
             Err(_) => false,
         }
+    }
+
+    /// What the deliverer waits on besides its poll interval.
+    pub fn events_written(&self) -> Arc<tokio::sync::Notify> {
+        self.events_written.clone()
     }
 
     /// A connection for one statement.

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::connections::{decode_connection, COLUMNS};
 use super::sessions::SESSION_STATUS_RETENTION_SECS;
-use super::{ConnectionRow, Generation, SealedCredential, Store, StoreError};
+use super::{ConnectionRow, Generation, NewEvent, SealedCredential, Store, StoreError};
 use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::UnixTime;
 
@@ -112,57 +112,63 @@ impl Store {
     }
 
     /// Marks the connection `needs_reauth` for `reason` if its credential is
-    /// still the generation `expected`; false when a reconnect replaced it meanwhile.
+    /// still the generation `expected`, with the events `announce` gives;
+    /// `None` when a reconnect replaced it meanwhile.
     pub async fn mark_needs_reauth(
         &self,
         id: &ConnectionId,
         expected: Generation,
         reason: &str,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
             "UPDATE connections SET status = $2, updated_at = $3, last_error = $5,
                next_work_at = NULL, lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND generation = $4",
-        )
-        .bind(id.as_str())
-        .bind(ConnectionStatus::NeedsReauth.as_str())
-        .bind(now)
-        .bind(expected.0)
-        .bind(reason)
-        .execute(&mut *self.connection().await?)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id = $1 AND generation = $4
+             RETURNING {COLUMNS}"
+        );
+        let update = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(ConnectionStatus::NeedsReauth.as_str())
+            .bind(now)
+            .bind(expected.0)
+            .bind(reason);
+        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
+            .await
     }
 
     /// Counts a transient refresh failure (if the credential is still the
-    /// generation `expected`), gives the lease back and says when to try again; the
-    /// failures in a row so far, or `None` when the row changed meanwhile.
+    /// generation `expected`), gives the lease back and says when to try
+    /// again, with the events `announce` gives (the row holds the failures
+    /// in a row so far); `None` when the row changed meanwhile.
     pub async fn record_refresh_failure(
         &self,
         id: &ConnectionId,
         expected: Generation,
         error: &str,
         retry_at: UnixTime,
-    ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
             "UPDATE connections SET failures = failures + 1, last_error = $3, next_work_at = $4,
                lease_until = NULL, lease_owner = NULL
              WHERE id = $1 AND generation = $2
-             RETURNING failures",
-        )
-        .bind(id.as_str())
-        .bind(expected.0)
-        .bind(error)
-        .bind(retry_at)
-        .fetch_optional(&mut *self.connection().await?)
-        .await?;
-        Ok(row.map(|r| r.try_get("failures")).transpose()?)
+             RETURNING {COLUMNS}"
+        );
+        let update = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(expected.0)
+            .bind(error)
+            .bind(retry_at);
+        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
+            .await
     }
 
-    /// Records what a key check found, if the key is still the generation `expected` and
-    /// the status still `was`; `updated_at` moves only when the status does.
-    /// False when the row changed meanwhile.
+    /// Records what a key check found, if the key is still the generation
+    /// `expected` and the status still `was`, with the events `announce`
+    /// gives; `updated_at` moves only when the status does. `None` when the
+    /// row changed meanwhile.
     pub async fn record_check(
         &self,
         id: &ConnectionId,
@@ -170,23 +176,25 @@ impl Store {
         was: ConnectionStatus,
         record: CheckRecord<'_>,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let sql = format!(
             "UPDATE connections SET status = $4, last_error = $5, next_work_at = $6,
                last_checked_at = $7, updated_at = CASE WHEN status = $4 THEN updated_at ELSE $7 END,
                lease_until = NULL, lease_owner = NULL
-             WHERE id = $1 AND generation = $2 AND status = $3",
-        )
-        .bind(id.as_str())
-        .bind(expected.0)
-        .bind(was.as_str())
-        .bind(record.status.as_str())
-        .bind(record.last_error)
-        .bind(record.next_work_at)
-        .bind(now)
-        .execute(&mut *self.connection().await?)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id = $1 AND generation = $2 AND status = $3
+             RETURNING {COLUMNS}"
+        );
+        let update = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(expected.0)
+            .bind(was.as_str())
+            .bind(record.status.as_str())
+            .bind(record.last_error)
+            .bind(record.next_work_at)
+            .bind(now);
+        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
+            .await
     }
 
     /// Leases up to `limit` rows due for upkeep (`next_work_at <= now`,

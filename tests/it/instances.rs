@@ -2,18 +2,17 @@
 //! across all of them, a dead refresher blocks nobody, a database that goes
 //! away fails requests cleanly and loses nothing.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 use crate::on_both_backends;
 use crate::support::cut::Cuttable;
 use crate::support::{
-    eventually, location, new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN,
+    eventually, location, new_key, spawn_binary, Backend, FakeProvider, TestApp, TestDb,
+    ADMIN_TOKEN,
 };
 
 on_both_backends!(a_flow_begun_on_one_instance_finishes_on_another);
@@ -137,21 +136,14 @@ async fn a_refresher_killed_mid_refresh_does_not_block_the_others() {
     );
     // A second process starts a refresh that hangs at the provider, holding the lease.
     provider.set(|c| c.token_delay = Duration::from_secs(30));
-    let mut doomed = tokio::process::Command::new(env!("CARGO_BIN_EXE_emailoctopus-connect"))
-        .args(&args)
-        .arg("--listen-addr=127.0.0.1:0")
-        .arg(format!("--database-url={}", db.url))
-        .arg(format!("--admin-token={ADMIN_TOKEN}"))
-        .arg("--provider-timeout-secs=60")
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(doomed.stdout.take().unwrap()).lines();
-    let listening = lines.next_line().await.unwrap().unwrap();
-    let doomed_url = listening.strip_prefix("listening on ").unwrap().to_owned();
+    let mut doomed_args = args.clone();
+    doomed_args.extend([
+        "--listen-addr=127.0.0.1:0".to_owned(),
+        format!("--database-url={}", db.url),
+        format!("--admin-token={ADMIN_TOKEN}"),
+        "--provider-timeout-secs=60".to_owned(),
+    ]);
+    let (mut doomed, doomed_url) = spawn_binary(&doomed_args).await;
     let hanging = tokio::spawn(async move {
         reqwest::Client::new()
             .post(format!("{doomed_url}/connections/k/refresh"))

@@ -247,6 +247,26 @@ pub fn with_flag(args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
     args
 }
 
+/// The real binary in a process of its own on `args` (killed when
+/// dropped, or outright by the test), and its base URL from its first line.
+pub async fn spawn_binary(args: &[String]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_emailoctopus-connect"))
+        .args(args)
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next_line().await.unwrap().unwrap();
+    let url = listening.strip_prefix("listening on ").unwrap().to_owned();
+    // Its stdout stays read, so that nothing it prints later can block it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
 /// A fresh `TOKEN_ENCRYPTION_KEY` value.
 pub fn new_key() -> String {
     emailoctopus_connect::crypto::generate_key()

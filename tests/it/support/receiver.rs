@@ -1,20 +1,45 @@
-//! A webhook receiver for tests: records what arrives, can be told to fail.
+//! A webhook receiver for tests: records what arrives and what it answered,
+//! can be told to fail or to be slow, and notices a delivery of an event
+//! that arrives while another delivery of the same event is still open.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use emailoctopus_connect::webhooks::sign;
-use std::sync::{Arc, Mutex};
+use emailoctopus_connect::events::sign;
 
 use super::eventually;
 
 pub const SECRET: &str = "webhook-secret-for-tests";
 
+/// One delivery as it arrived, and the status it was answered.
+#[derive(Clone)]
+pub struct Arrival {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub answered: StatusCode,
+}
+
+impl Arrival {
+    pub fn id(&self) -> &str {
+        self.headers["webhook-id"].to_str().unwrap()
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Receiver {
-    pub received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    pub arrivals: Arc<Mutex<Vec<Arrival>>>,
     pub failing: Arc<Mutex<bool>>,
+    /// How long each answer is held back.
+    pub delay: Arc<Mutex<Duration>>,
+    /// Event ids with a delivery open right now.
+    open: Arc<Mutex<HashSet<String>>>,
+    /// Event ids that arrived while a delivery of the same id was open.
+    pub overlapping: Arc<Mutex<Vec<String>>>,
 }
 
 impl Receiver {
@@ -24,17 +49,7 @@ impl Receiver {
             "/hook",
             post(move |headers: HeaderMap, body: Bytes| {
                 let me = me.clone();
-                async move {
-                    let mut received = me.received.lock().unwrap();
-                    received.push((headers, body));
-                    // Decided while the arrival is being recorded: a test that
-                    // sees it may change `failing` without changing its answer.
-                    if *me.failing.lock().unwrap() {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::NO_CONTENT
-                    }
-                }
+                async move { me.arrive(headers, body).await }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -43,34 +58,89 @@ impl Receiver {
         url
     }
 
+    async fn arrive(&self, headers: HeaderMap, body: Bytes) -> StatusCode {
+        let id = headers
+            .get("webhook-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if !self.open.lock().unwrap().insert(id.clone()) {
+            self.overlapping.lock().unwrap().push(id.clone());
+        }
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        // Decided while the arrival is being recorded: a test that sees it
+        // may change `failing` without changing its answer.
+        let mut arrivals = self.arrivals.lock().unwrap();
+        let answered = if *self.failing.lock().unwrap() {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::NO_CONTENT
+        };
+        arrivals.push(Arrival {
+            headers,
+            body,
+            answered,
+        });
+        self.open.lock().unwrap().remove(&id);
+        answered
+    }
+
+    pub fn fail(&self, failing: bool) {
+        *self.failing.lock().unwrap() = failing;
+    }
+
+    pub fn count(&self) -> usize {
+        self.arrivals.lock().unwrap().len()
+    }
+
     /// Waits until `count` webhooks have arrived; returns them all, as JSON.
     pub async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
         let what = format!("{count} webhooks arrive");
         eventually(what, async || {
-            let received = self.received.lock().unwrap();
-            (received.len() >= count).then(|| {
-                received
+            let arrivals = self.arrivals.lock().unwrap();
+            (arrivals.len() >= count).then(|| {
+                arrivals
                     .iter()
-                    .map(|(_, body)| serde_json::from_slice(body).unwrap())
+                    .map(|a| serde_json::from_slice(&a.body).unwrap())
                     .collect()
             })
         })
         .await
     }
-}
 
-impl Receiver {
+    /// How many deliveries of each event id were answered with success.
+    pub fn delivered(&self) -> HashMap<String, usize> {
+        let mut delivered = HashMap::new();
+        for arrival in self.arrivals.lock().unwrap().iter() {
+            if arrival.answered.is_success() {
+                *delivered.entry(arrival.id().to_owned()).or_default() += 1;
+            }
+        }
+        delivered
+    }
+
+    /// Waits until `count` distinct events have been delivered with success.
+    pub async fn wait_for_delivered(&self, count: usize) -> HashMap<String, usize> {
+        let what = format!("{count} distinct events are delivered");
+        eventually(what, async || {
+            let delivered = self.delivered();
+            (delivered.len() >= count).then_some(delivered)
+        })
+        .await
+    }
+
     /// The events received so far whose signature checks out, as JSON;
     /// panics on one that does not.
     pub fn verified(&self) -> Vec<serde_json::Value> {
-        self.received
+        self.arrivals
             .lock()
             .unwrap()
             .iter()
-            .map(|(headers, body)| {
-                let expected = format!("sha256={}", sign(SECRET.as_bytes(), body));
-                assert_eq!(headers["x-signature-256"], expected.as_str());
-                serde_json::from_slice(body).unwrap()
+            .map(|arrival| {
+                let expected = format!("sha256={}", sign(SECRET.as_bytes(), &arrival.body));
+                assert_eq!(arrival.headers["x-signature-256"], expected.as_str());
+                serde_json::from_slice(&arrival.body).unwrap()
             })
             .collect()
     }
@@ -83,12 +153,14 @@ impl Receiver {
             .collect()
     }
 
-    /// The flags that send this server's webhooks here.
+    /// The flags that send this server's webhooks here, retried and looked
+    /// for quickly.
     pub async fn args(&self) -> Vec<String> {
         vec![
             format!("--webhook-url={}", self.start().await),
             format!("--webhook-secret={SECRET}"),
             "--webhook-retry-base-ms=10".into(),
+            "--events-poll-ms=50".into(),
         ]
     }
 }

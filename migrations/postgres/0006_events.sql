@@ -1,0 +1,36 @@
+-- The event outbox. Every connection event is written in the same
+-- transaction as the change that caused it, then delivered from here (at
+-- least once, by whichever process holds its lease) and kept for polling.
+-- `seq` orders events as they were committed: writers of events take
+-- turns (SQLite has one writer; Postgres writers take a transaction lock),
+-- so a poller that reads past a cursor never skips a later commit.
+CREATE TABLE events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    event           TEXT NOT NULL,
+    connection_id   TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    reason          TEXT,
+    created_at_ms   BIGINT NOT NULL,
+    -- pending, delivered, failed, or not_sent (no WEBHOOK_URL then)
+    state           TEXT NOT NULL,
+    -- attempts in the current round (a redelivery starts a new one)
+    tries           BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT,
+    lease_until_ms  BIGINT,
+    lease_owner     TEXT,
+    finished_at_ms  BIGINT
+);
+CREATE INDEX events_due ON events (next_attempt_ms) WHERE state = 'pending';
+CREATE INDEX events_by_connection ON events (connection_id, seq);
+CREATE INDEX events_finished ON events (finished_at_ms);
+
+-- What each delivery attempt got: a status code or a short error category,
+-- never a body.
+CREATE TABLE event_attempts (
+    event_seq   BIGINT NOT NULL,
+    at_ms       BIGINT NOT NULL,
+    status_code BIGINT,
+    error       TEXT
+);
+CREATE INDEX event_attempts_by_event ON event_attempts (event_seq, at_ms);

@@ -1,0 +1,369 @@
+//! The event outbox: events written in the same transaction as the change
+//! that caused them, leased to one deliverer at a time, read back in the
+//! order they were committed.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Executor, Row};
+
+use super::connections::decode_connection;
+use super::{corrupt, ConnectionRow, Store, StoreError};
+use crate::checked::{ConnectionId, ConnectionKind, EventId, EventType};
+use crate::clock::UnixMillis;
+
+/// An event to record beside a change of a connection; the connection's id
+/// and kind are taken from the row the change wrote.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub event: EventType,
+    /// Why a connection needs re-authorization.
+    pub reason: Option<&'static str>,
+    pub at: UnixMillis,
+    /// False when no webhook is configured: the event is kept for polling only.
+    pub deliver: bool,
+}
+
+/// Where an event's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or in one).
+    Pending,
+    Delivered,
+    /// Every attempt of its schedule failed.
+    Failed,
+    /// No webhook was configured when it happened.
+    NotSent,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::NotSent => "not_sent",
+        }
+    }
+
+    fn from_stored(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed, Self::NotSent]
+            .into_iter()
+            .find(|state| state.as_str() == raw)
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    /// Its place in commit order: the polling cursor.
+    pub seq: i64,
+    pub id: EventId,
+    pub event: EventType,
+    pub connection_id: ConnectionId,
+    pub kind: ConnectionKind,
+    pub reason: Option<String>,
+    pub at: UnixMillis,
+    pub state: DeliveryState,
+    /// Attempts in the current round (a redelivery starts a new one).
+    pub tries: i64,
+    pub next_attempt_at: Option<UnixMillis>,
+}
+
+/// What one delivery attempt got: a status code, or a short error category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub event_seq: i64,
+    pub at: UnixMillis,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// What an attempt leaves on its event.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRecord<'a> {
+    pub at: UnixMillis,
+    pub status_code: Option<u16>,
+    pub error: Option<&'a str>,
+    /// `Pending` with the next attempt's time, or where the event ends.
+    pub state: DeliveryState,
+    pub next_attempt_at: Option<UnixMillis>,
+}
+
+/// The outbox's size for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_pending_at: Option<UnixMillis>,
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms";
+
+impl Store {
+    /// Runs `write` (one statement that returns the connection's row, or
+    /// nothing when it changed nothing) and records the events `announce`
+    /// derives from the row it wrote, in one transaction: an event exists
+    /// exactly when its change does.
+    pub(super) async fn write_announcing(
+        &self,
+        write: impl AsyncFnOnce(&mut AnyConnection) -> Result<Option<AnyRow>, sqlx::Error>,
+        announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        let mut connection = self.connection().await?;
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+        let Some(written) = write(&mut transaction).await? else {
+            return Ok(None);
+        };
+        let row = decode_connection(&written)?;
+        let events = announce(&row);
+        if events.is_empty() {
+            transaction.commit().await?;
+            return Ok(Some(row));
+        }
+        self.backend.take_event_turn(&mut transaction).await?;
+        for event in &events {
+            insert_event(&mut *transaction, &row, event).await?;
+        }
+        transaction.commit().await?;
+        self.events_written.notify_one();
+        Ok(Some(row))
+    }
+
+    /// Leases up to `limit` events due at `now` to `owner` until `until`,
+    /// oldest first, skipping those another deliverer holds or is claiming.
+    pub async fn claim_due_events(
+        &self,
+        now: UnixMillis,
+        owner: &str,
+        until: UnixMillis,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let free = "(lease_until_ms IS NULL OR lease_until_ms <= $1)";
+        let sql = format!(
+            "UPDATE events SET lease_until_ms = $3, lease_owner = $2
+             WHERE seq IN (SELECT seq FROM events
+                           WHERE state = 'pending' AND next_attempt_ms <= $1 AND {free}
+                           ORDER BY seq LIMIT $4 {skip})
+               AND state = 'pending' AND {free}
+             RETURNING {EVENT_COLUMNS}",
+            skip = self.backend.skip_locked()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(owner)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(&mut *self.connection().await?)
+            .await?;
+        let mut events = rows
+            .iter()
+            .map(decode_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING gives no order.
+        events.sort_by_key(|event| event.seq);
+        Ok(events)
+    }
+
+    /// Records an attempt on an event `owner` still holds, and gives the
+    /// lease back; false when the lease was lost meanwhile (nothing recorded).
+    pub async fn record_attempt(
+        &self,
+        seq: i64,
+        owner: &str,
+        attempt: AttemptRecord<'_>,
+    ) -> Result<bool, StoreError> {
+        let finished = (attempt.state != DeliveryState::Pending).then_some(attempt.at);
+        let mut connection = self.connection().await?;
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+        let updated = sqlx::query(
+            "UPDATE events SET tries = tries + 1, state = $3, next_attempt_ms = $4,
+               finished_at_ms = $5, lease_until_ms = NULL, lease_owner = NULL
+             WHERE seq = $1 AND lease_owner = $2",
+        )
+        .bind(seq)
+        .bind(owner)
+        .bind(attempt.state.as_str())
+        .bind(attempt.next_attempt_at)
+        .bind(finished)
+        .execute(&mut *transaction)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO event_attempts (event_seq, at_ms, status_code, error) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(seq)
+        .bind(attempt.at)
+        .bind(attempt.status_code.map(i64::from))
+        .bind(attempt.error)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Up to `limit` events after the cursor `after`, in commit order;
+    /// only those about `connection` when it is given.
+    pub async fn events_after(
+        &self,
+        connection: Option<&ConnectionId>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE seq > $1 AND ($2 = '' OR connection_id = $2)
+             ORDER BY seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(connection.map_or("", ConnectionId::as_str))
+            .bind(limit)
+            .fetch_all(&mut *self.connection().await?)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    pub async fn event(&self, id: &EventId) -> Result<Option<EventRow>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(&mut *self.connection().await?)
+            .await?;
+        row.as_ref().map(decode_event).transpose()
+    }
+
+    /// The attempts on events with `seq` in `first..=last`, in time order.
+    pub async fn attempts_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<AttemptRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_seq, at_ms, status_code, error FROM event_attempts
+             WHERE event_seq >= $1 AND event_seq <= $2 ORDER BY event_seq, at_ms",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *self.connection().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AttemptRow {
+                    event_seq: row.try_get("event_seq")?,
+                    at: row.try_get("at_ms")?,
+                    status_code: row.try_get("status_code")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes the event due at `now` with a fresh round of attempts (one in
+    /// flight keeps its lease); the event, or `None` if there is none.
+    pub async fn redeliver(
+        &self,
+        id: &EventId,
+        now: UnixMillis,
+    ) -> Result<Option<EventRow>, StoreError> {
+        let sql = format!(
+            "UPDATE events SET tries = CASE WHEN state = 'pending' THEN tries ELSE 0 END,
+               state = 'pending', next_attempt_ms = $2, finished_at_ms = NULL
+             WHERE id = $1
+             RETURNING {EVENT_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(now)
+            .fetch_optional(&mut *self.connection().await?)
+            .await?;
+        self.events_written.notify_one();
+        row.as_ref().map(decode_event).transpose()
+    }
+
+    pub async fn event_backlog(&self) -> Result<Backlog, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM events WHERE state = 'pending'",
+        )
+        .fetch_one(&mut *self.connection().await?)
+        .await?;
+        Ok(Backlog {
+            pending: row.try_get("pending")?,
+            oldest_pending_at: row.try_get("oldest")?,
+        })
+    }
+
+    /// Deletes up to `limit` events that finished before `before`, with
+    /// their attempts; how many. Pending events are never pruned.
+    pub async fn prune_events(&self, before: UnixMillis, limit: i64) -> Result<u64, StoreError> {
+        let mut connection = self.connection().await?;
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+        let old =
+            "SELECT seq FROM events WHERE finished_at_ms < $1 ORDER BY finished_at_ms LIMIT $2";
+        sqlx::query(&format!(
+            "DELETE FROM event_attempts WHERE event_seq IN ({old})"
+        ))
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *transaction)
+        .await?;
+        let pruned = sqlx::query(&format!("DELETE FROM events WHERE seq IN ({old})"))
+            .bind(before)
+            .bind(limit)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(pruned.rows_affected())
+    }
+}
+
+async fn insert_event<'e, E: Executor<'e, Database = Any>>(
+    executor: E,
+    about: &ConnectionRow,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let (state, next_attempt, finished) = if event.deliver {
+        (DeliveryState::Pending, Some(event.at), None)
+    } else {
+        (DeliveryState::NotSent, None, Some(event.at))
+    };
+    sqlx::query(
+        "INSERT INTO events (id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms, finished_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
+    )
+    .bind(event.id.as_str())
+    .bind(event.event.as_str())
+    .bind(about.id.as_str())
+    .bind(about.kind.as_str())
+    .bind(event.reason)
+    .bind(event.at)
+    .bind(state.as_str())
+    .bind(next_attempt)
+    .bind(finished)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
+    let id: String = row.try_get("id")?;
+    let event: String = row.try_get("event")?;
+    let connection_id: String = row.try_get("connection_id")?;
+    let kind: String = row.try_get("kind")?;
+    let state: String = row.try_get("state")?;
+    Ok(EventRow {
+        seq: row.try_get("seq")?,
+        id: EventId::parse(&id).ok_or_else(|| corrupt("event id"))?,
+        event: EventType::from_stored(&event).ok_or_else(|| corrupt("event type"))?,
+        connection_id: ConnectionId::parse(&connection_id)
+            .map_err(|_| corrupt("event connection id"))?,
+        kind: ConnectionKind::from_stored(&kind).ok_or_else(|| corrupt("event kind"))?,
+        reason: row.try_get("reason")?,
+        at: row.try_get("created_at_ms")?,
+        state: DeliveryState::from_stored(&state).ok_or_else(|| corrupt("event state"))?,
+        tries: row.try_get("tries")?,
+        next_attempt_at: row.try_get("next_attempt_ms")?,
+    })
+}
