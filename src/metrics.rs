@@ -47,6 +47,7 @@ struct Inner {
     upkeep_lag: Gauge,
     upkeep_pass_ms: Gauge,
     event_deliveries: Family<OutcomeLabel, Counter>,
+    events_given_up: Counter,
     events_pending: Gauge,
     events_oldest_pending_seconds: Gauge,
 }
@@ -147,12 +148,18 @@ impl Default for Metrics {
             upkeep_pass_ms.clone(),
         );
         let event_deliveries = Family::<OutcomeLabel, Counter>::default();
+        let events_given_up = Counter::default();
         let events_pending = Gauge::default();
         let events_oldest_pending_seconds = Gauge::default();
         registry.register(
             "event_deliveries",
-            "Webhook delivery attempts by outcome (delivered, refused, failed), and events given up after their last attempt (given_up)",
+            "Webhook delivery attempts by outcome (delivered, refused, failed)",
             event_deliveries.clone(),
+        );
+        registry.register(
+            "events_given_up",
+            "Events marked failed after the last attempt of their schedule",
+            events_given_up.clone(),
         );
         registry.register(
             "events_pending",
@@ -188,6 +195,7 @@ impl Default for Metrics {
             upkeep_lag,
             upkeep_pass_ms,
             event_deliveries,
+            events_given_up,
             events_pending,
             events_oldest_pending_seconds,
         }))
@@ -297,6 +305,10 @@ impl Metrics {
             .event_deliveries
             .get_or_create(&[("outcome", outcome)])
             .inc();
+    }
+
+    pub fn event_given_up(&self) {
+        self.0.events_given_up.inc();
     }
 
     /// Sets the outbox gauges from a fresh count.

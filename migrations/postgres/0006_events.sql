@@ -14,7 +14,10 @@ CREATE TABLE events (
     created_at_ms   BIGINT NOT NULL,
     -- pending, delivered, failed, or not_sent (no WEBHOOK_URL then)
     state           TEXT NOT NULL,
-    -- attempts in the current round (a redelivery starts a new one)
+    -- which round of attempts this is: a redelivery starts a new one, and an
+    -- attempt of an earlier round then leaves the event's state alone
+    round           BIGINT NOT NULL DEFAULT 0,
+    -- attempts in the current round
     tries           BIGINT NOT NULL DEFAULT 0,
     next_attempt_ms BIGINT,
     lease_until_ms  BIGINT,

@@ -273,7 +273,7 @@ impl App {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let upkeep = tokio::spawn(self.maintenance.run(stopped.clone()));
-        let mut deliveries = tokio::spawn(self.deliverer.run(stopped.clone()));
+        let mut deliveries = tokio::spawn(self.deliverer.clone().run(stopped.clone()));
         let metrics = self.metrics_listener.map(|listener| {
             let mut stopped = stopped.clone();
             tokio::spawn(server::serve(listener, self.metrics_router, async move {
@@ -291,9 +291,13 @@ impl App {
             .is_err()
         {
             deliveries.abort();
+            // Once the attempts are dropped (their requests with them), no
+            // other instance can overlap one by taking its event.
+            let _ = deliveries.await;
             tracing::warn!(
                 "shutting down with webhook deliveries still in flight; they are sent again later"
             );
+            self.deliverer.release_leases().await;
         }
         self.state.connections.close().await;
         drop(self.sandbox);

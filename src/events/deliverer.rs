@@ -145,7 +145,7 @@ impl Deliverer {
                 tracing::debug!(event = %id, event_type, tries, "event delivered")
             }
             DeliveryState::Failed => {
-                self.metrics.event_delivery("given_up");
+                self.metrics.event_given_up();
                 tracing::error!(event = %id, event_type, connection = %event.connection_id, ?status_code, ?error, "webhook given up after {MAX_ATTEMPTS} attempts; POST /events/{{id}}/redeliver sends it again")
             }
             _ => {
@@ -159,11 +159,7 @@ impl Deliverer {
             state,
             next_attempt_at,
         };
-        match self
-            .store
-            .record_attempt(event.seq, &self.owner, record)
-            .await
-        {
+        match self.store.record_attempt(&event, &self.owner, record).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(event = %id, "an event's lease ran out during its delivery; another deliverer may send it again")
@@ -171,6 +167,20 @@ impl Deliverer {
             // The lease runs out and the event is sent again: at least once.
             Err(error) => {
                 tracing::warn!(event = %id, %error, "could not record a delivery attempt")
+            }
+        }
+    }
+
+    /// Gives back the leases of attempts that a stop cut short.
+    pub async fn release_leases(&self) {
+        match self.store.release_event_leases(&self.owner).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "events cut short by the stop are free to be sent again"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "events: could not give back leases; they expire by themselves")
             }
         }
     }

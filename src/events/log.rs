@@ -3,7 +3,7 @@
 
 use crate::checked::{ConnectionId, EventId};
 use crate::clock::Clock;
-use crate::store::{AttemptRow, EventRow, Store, StoreError};
+use crate::store::{AttemptRow, EventPage, EventRow, Store, StoreError};
 
 /// An event and what its deliveries got.
 #[derive(Debug, Clone)]
@@ -48,16 +48,16 @@ impl EventLog {
         after: i64,
         limit: i64,
     ) -> Result<Vec<LoggedEvent>, StoreError> {
-        let events = self.store.events_after(connection, after, limit).await?;
-        let (Some(first), Some(last)) = (events.first(), events.last()) else {
-            return Ok(Vec::new());
+        let page = EventPage {
+            connection,
+            after,
+            limit,
         };
-        let mut attempts = self
-            .store
-            .attempts_between(first.seq, last.seq)
-            .await?
-            .into_iter()
-            .peekable();
+        let events = self.store.events_on(page).await?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempts = self.store.attempts_on(page).await?.into_iter().peekable();
         Ok(events
             .into_iter()
             .map(|event| {
@@ -79,7 +79,7 @@ impl EventLog {
     /// Whether the connection exists or has events (a deleted one's stay readable).
     pub async fn knows_connection(&self, id: &ConnectionId) -> Result<bool, StoreError> {
         Ok(self.store.get_connection(id).await?.is_some()
-            || !self.store.events_after(Some(id), 0, 1).await?.is_empty())
+            || !self.after(Some(id), 0, 1).await?.is_empty())
     }
 
     /// Schedules the event to be sent now, with a fresh round of attempts.
@@ -92,7 +92,13 @@ impl EventLog {
             .redeliver(id, self.clock.now_millis())
             .await?
             .ok_or(RedeliveryError::NotFound)?;
-        let attempts = self.store.attempts_between(event.seq, event.seq).await?;
+        // The connection's first event from just before this one is this one.
+        let page = EventPage {
+            connection: Some(&event.connection_id),
+            after: event.seq - 1,
+            limit: 1,
+        };
+        let attempts = self.store.attempts_on(page).await?;
         Ok(LoggedEvent { event, attempts })
     }
 }

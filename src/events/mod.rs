@@ -13,7 +13,6 @@ mod signature;
 
 pub use deliverer::Deliverer;
 pub use log::{EventLog, LoggedEvent, RedeliveryError};
-pub use schedule::MAX_ATTEMPTS;
 pub use signature::{sign, WebhookKeys};
 
 use crate::checked::{EventId, EventType};

@@ -12,8 +12,8 @@ use crate::crypto::to_hex;
 
 /// The keys both signatures are made with. Standard Webhooks secrets are
 /// written `whsec_<base64>` and its verifiers decode them; any other
-/// secret signs with its own bytes both ways (a stock verifier takes it
-/// as a raw key).
+/// secret signs with its own bytes both ways (a stock verifier then needs
+/// its raw-key constructor).
 #[derive(Clone)]
 pub struct WebhookKeys {
     /// `WEBHOOK_SECRET` as written.

@@ -65,7 +65,9 @@ pub struct EventRow {
     pub reason: Option<String>,
     pub at: UnixMillis,
     pub state: DeliveryState,
-    /// Attempts in the current round (a redelivery starts a new one).
+    /// Which round of attempts (a redelivery starts a new one).
+    pub round: i64,
+    /// Attempts in the current round.
     pub tries: i64,
     pub next_attempt_at: Option<UnixMillis>,
 }
@@ -97,8 +99,8 @@ pub struct Backlog {
     pub oldest_pending_at: Option<UnixMillis>,
 }
 
-const EVENT_COLUMNS: &str =
-    "seq, id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms";
+pub(super) const EVENT_COLUMNS: &str =
+    "seq, id, event, connection_id, kind, reason, created_at_ms, state, round, tries, next_attempt_ms";
 
 impl Store {
     /// Runs `write` (one statement that returns the connection's row, or
@@ -165,11 +167,13 @@ impl Store {
         Ok(events)
     }
 
-    /// Records an attempt on an event `owner` still holds, and gives the
-    /// lease back; false when the lease was lost meanwhile (nothing recorded).
+    /// Records an attempt on `event`, claimed by `owner`, and gives the
+    /// lease back; false when the lease was lost meanwhile (nothing
+    /// recorded). An attempt of a round that a redelivery has replaced is
+    /// recorded, but leaves the event as the redelivery set it.
     pub async fn record_attempt(
         &self,
-        seq: i64,
+        event: &EventRow,
         owner: &str,
         attempt: AttemptRecord<'_>,
     ) -> Result<bool, StoreError> {
@@ -177,12 +181,16 @@ impl Store {
         let mut connection = self.connection().await?;
         let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
         let updated = sqlx::query(
-            "UPDATE events SET tries = tries + 1, state = $3, next_attempt_ms = $4,
-               finished_at_ms = $5, lease_until_ms = NULL, lease_owner = NULL
+            "UPDATE events SET lease_until_ms = NULL, lease_owner = NULL,
+               tries = CASE WHEN round = $3 THEN tries + 1 ELSE tries END,
+               state = CASE WHEN round = $3 THEN $4 ELSE state END,
+               next_attempt_ms = CASE WHEN round = $3 THEN $5 ELSE next_attempt_ms END,
+               finished_at_ms = CASE WHEN round = $3 THEN $6 ELSE finished_at_ms END
              WHERE seq = $1 AND lease_owner = $2",
         )
-        .bind(seq)
+        .bind(event.seq)
         .bind(owner)
+        .bind(event.round)
         .bind(attempt.state.as_str())
         .bind(attempt.next_attempt_at)
         .bind(finished)
@@ -194,7 +202,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO event_attempts (event_seq, at_ms, status_code, error) VALUES ($1, $2, $3, $4)",
         )
-        .bind(seq)
+        .bind(event.seq)
         .bind(attempt.at)
         .bind(attempt.status_code.map(i64::from))
         .bind(attempt.error)
@@ -204,72 +212,29 @@ impl Store {
         Ok(true)
     }
 
-    /// Up to `limit` events after the cursor `after`, in commit order;
-    /// only those about `connection` when it is given.
-    pub async fn events_after(
-        &self,
-        connection: Option<&ConnectionId>,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<EventRow>, StoreError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events
-             WHERE seq > $1 AND ($2 = '' OR connection_id = $2)
-             ORDER BY seq LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after)
-            .bind(connection.map_or("", ConnectionId::as_str))
-            .bind(limit)
-            .fetch_all(&mut *self.connection().await?)
-            .await?;
-        rows.iter().map(decode_event).collect()
-    }
-
-    pub async fn event(&self, id: &EventId) -> Result<Option<EventRow>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.connection().await?)
-            .await?;
-        row.as_ref().map(decode_event).transpose()
-    }
-
-    /// The attempts on events with `seq` in `first..=last`, in time order.
-    pub async fn attempts_between(
-        &self,
-        first: i64,
-        last: i64,
-    ) -> Result<Vec<AttemptRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_seq, at_ms, status_code, error FROM event_attempts
-             WHERE event_seq >= $1 AND event_seq <= $2 ORDER BY event_seq, at_ms",
+    /// Gives back every lease `owner` holds: a deliverer that stops with
+    /// attempts cut short lets the next start, or another instance, send
+    /// them at once rather than when the leases run out.
+    pub async fn release_event_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query(
+            "UPDATE events SET lease_until_ms = NULL, lease_owner = NULL WHERE lease_owner = $1",
         )
-        .bind(first)
-        .bind(last)
-        .fetch_all(&mut *self.connection().await?)
+        .bind(owner)
+        .execute(&mut *self.connection().await?)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AttemptRow {
-                    event_seq: row.try_get("event_seq")?,
-                    at: row.try_get("at_ms")?,
-                    status_code: row.try_get("status_code")?,
-                    error: row.try_get("error")?,
-                })
-            })
-            .collect()
+        Ok(released.rows_affected())
     }
 
     /// Makes the event due at `now` with a fresh round of attempts (one in
-    /// flight keeps its lease); the event, or `None` if there is none.
+    /// flight keeps its lease, and its outcome no longer counts); the event,
+    /// or `None` if there is none.
     pub async fn redeliver(
         &self,
         id: &EventId,
         now: UnixMillis,
     ) -> Result<Option<EventRow>, StoreError> {
         let sql = format!(
-            "UPDATE events SET tries = CASE WHEN state = 'pending' THEN tries ELSE 0 END,
+            "UPDATE events SET round = round + 1, tries = 0,
                state = 'pending', next_attempt_ms = $2, finished_at_ms = NULL
              WHERE id = $1
              RETURNING {EVENT_COLUMNS}"
@@ -281,41 +246,6 @@ impl Store {
             .await?;
         self.events_written.notify_one();
         row.as_ref().map(decode_event).transpose()
-    }
-
-    pub async fn event_backlog(&self) -> Result<Backlog, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS pending, MIN(created_at_ms) AS oldest FROM events WHERE state = 'pending'",
-        )
-        .fetch_one(&mut *self.connection().await?)
-        .await?;
-        Ok(Backlog {
-            pending: row.try_get("pending")?,
-            oldest_pending_at: row.try_get("oldest")?,
-        })
-    }
-
-    /// Deletes up to `limit` events that finished before `before`, with
-    /// their attempts; how many. Pending events are never pruned.
-    pub async fn prune_events(&self, before: UnixMillis, limit: i64) -> Result<u64, StoreError> {
-        let mut connection = self.connection().await?;
-        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-        let old =
-            "SELECT seq FROM events WHERE finished_at_ms < $1 ORDER BY finished_at_ms LIMIT $2";
-        sqlx::query(&format!(
-            "DELETE FROM event_attempts WHERE event_seq IN ({old})"
-        ))
-        .bind(before)
-        .bind(limit)
-        .execute(&mut *transaction)
-        .await?;
-        let pruned = sqlx::query(&format!("DELETE FROM events WHERE seq IN ({old})"))
-            .bind(before)
-            .bind(limit)
-            .execute(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        Ok(pruned.rows_affected())
     }
 }
 
@@ -347,7 +277,7 @@ async fn insert_event<'e, E: Executor<'e, Database = Any>>(
     Ok(())
 }
 
-fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
+pub(super) fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
     let id: String = row.try_get("id")?;
     let event: String = row.try_get("event")?;
     let connection_id: String = row.try_get("connection_id")?;
@@ -363,6 +293,7 @@ fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
         reason: row.try_get("reason")?,
         at: row.try_get("created_at_ms")?,
         state: DeliveryState::from_stored(&state).ok_or_else(|| corrupt("event state"))?,
+        round: row.try_get("round")?,
         tries: row.try_get("tries")?,
         next_attempt_at: row.try_get("next_attempt_ms")?,
     })

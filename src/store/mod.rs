@@ -6,6 +6,7 @@
 
 mod backend;
 mod connections;
+mod event_log;
 mod events;
 mod kept;
 mod session_outcomes;
@@ -21,6 +22,7 @@ use sqlx::{AnyConnection, AnyPool};
 use kept::{Connection, Kept};
 
 pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
+pub use event_log::EventPage;
 pub use events::{AttemptRecord, AttemptRow, Backlog, DeliveryState, EventRow, NewEvent};
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};

@@ -209,7 +209,7 @@ async fn a_failing_receiver_gets_ten_attempts_then_the_event_is_failed_until_red
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.count(), 10);
     assert_eq!(
-        app.metric("emailoctopus_connect_event_deliveries_total{outcome=\"given_up\"}")
+        app.metric("emailoctopus_connect_events_given_up_total")
             .await,
         Some(1.0)
     );

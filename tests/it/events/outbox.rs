@@ -159,7 +159,7 @@ async fn two_instances_deliver_each_event_once_and_never_at_the_same_time() {
     futures_util::future::join_all(connects).await;
     // Every event is tried and refused at least once, some more than once,
     // by either instance; then the receiver recovers.
-    receiver.wait_for(EVENTS).await;
+    receiver.wait_for_tried(EVENTS).await;
     receiver.fail(false);
     let delivered = receiver.wait_for_delivered(EVENTS).await;
     // A few polls of both instances pass: no late second delivery arrives

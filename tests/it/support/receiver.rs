@@ -34,6 +34,8 @@ impl Arrival {
 pub struct Receiver {
     pub arrivals: Arc<Mutex<Vec<Arrival>>>,
     pub failing: Arc<Mutex<bool>>,
+    /// Refuses only the events about this connection.
+    pub failing_for: Arc<Mutex<Option<String>>>,
     /// How long each answer is held back.
     pub delay: Arc<Mutex<Duration>>,
     /// Event ids with a delivery open right now.
@@ -67,12 +69,24 @@ impl Receiver {
         if !self.open.lock().unwrap().insert(id.clone()) {
             self.overlapping.lock().unwrap().push(id.clone());
         }
+        // Closed however the delivery ends, a sender that hangs up too.
+        let _closed = Closed {
+            open: self.open.clone(),
+            id,
+        };
         let delay = *self.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
         // Decided while the arrival is being recorded: a test that sees it
         // may change `failing` without changing its answer.
         let mut arrivals = self.arrivals.lock().unwrap();
-        let answered = if *self.failing.lock().unwrap() {
+        let about: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let refused_here = self
+            .failing_for
+            .lock()
+            .unwrap()
+            .as_deref()
+            .is_some_and(|id| about["connection_id"] == id);
+        let answered = if *self.failing.lock().unwrap() || refused_here {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::NO_CONTENT
@@ -82,8 +96,15 @@ impl Receiver {
             body,
             answered,
         });
-        self.open.lock().unwrap().remove(&id);
         answered
+    }
+
+    /// Waits until a delivery is open (arrived, not yet answered).
+    pub async fn wait_for_open_delivery(&self) {
+        eventually("a delivery is in flight", async || {
+            !self.open.lock().unwrap().is_empty()
+        })
+        .await
     }
 
     pub fn fail(&self, failing: bool) {
@@ -120,6 +141,17 @@ impl Receiver {
         delivered
     }
 
+    /// Waits until `count` distinct events have arrived, answered or not.
+    pub async fn wait_for_tried(&self, count: usize) {
+        let what = format!("{count} distinct events arrive");
+        eventually(what, async || {
+            let arrivals = self.arrivals.lock().unwrap();
+            let ids: HashSet<&str> = arrivals.iter().map(Arrival::id).collect();
+            (ids.len() >= count).then_some(())
+        })
+        .await
+    }
+
     /// Waits until `count` distinct events have been delivered with success.
     pub async fn wait_for_delivered(&self, count: usize) -> HashMap<String, usize> {
         let what = format!("{count} distinct events are delivered");
@@ -130,9 +162,12 @@ impl Receiver {
         .await
     }
 
-    /// The events received so far whose signature checks out, as JSON;
-    /// panics on one that does not.
+    /// The events received so far whose signatures both check out, as
+    /// JSON; panics on one that does not. The Standard Webhooks one is made
+    /// again by that crate, without its check of the timestamp against the
+    /// wall clock (tests move the server's clock).
     pub fn verified(&self) -> Vec<serde_json::Value> {
+        let standard = standardwebhooks::Webhook::from_bytes(SECRET.as_bytes().to_vec()).unwrap();
         self.arrivals
             .lock()
             .unwrap()
@@ -140,6 +175,12 @@ impl Receiver {
             .map(|arrival| {
                 let expected = format!("sha256={}", sign(SECRET.as_bytes(), &arrival.body));
                 assert_eq!(arrival.headers["x-signature-256"], expected.as_str());
+                let header = |name| arrival.headers[name].to_str().unwrap();
+                let timestamp = header("webhook-timestamp").parse().unwrap();
+                let signature = standard
+                    .sign(header("webhook-id"), timestamp, &arrival.body)
+                    .unwrap();
+                assert_eq!(header("webhook-signature"), signature);
                 serde_json::from_slice(&arrival.body).unwrap()
             })
             .collect()
@@ -162,5 +203,17 @@ impl Receiver {
             "--webhook-retry-base-ms=10".into(),
             "--events-poll-ms=50".into(),
         ]
+    }
+}
+
+/// Takes an event id off the open deliveries when dropped.
+struct Closed {
+    open: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.open.lock().unwrap().remove(&self.id);
     }
 }
