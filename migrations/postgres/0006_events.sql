@@ -22,18 +22,11 @@ CREATE TABLE events (
     next_attempt_ms BIGINT,
     lease_until_ms  BIGINT,
     lease_owner     TEXT,
-    finished_at_ms  BIGINT
+    finished_at_ms  BIGINT,
+    -- what each attempt got, a line each: the time, the status code or
+    -- '-', and a fixed error category or '-'; never a body
+    attempts        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_due ON events (next_attempt_ms) WHERE state = 'pending';
 CREATE INDEX events_by_connection ON events (connection_id, seq);
 CREATE INDEX events_finished ON events (finished_at_ms);
-
--- What each delivery attempt got: a status code or a short error category,
--- never a body.
-CREATE TABLE event_attempts (
-    event_seq   BIGINT NOT NULL,
-    at_ms       BIGINT NOT NULL,
-    status_code BIGINT,
-    error       TEXT
-);
-CREATE INDEX event_attempts_by_event ON event_attempts (event_seq, at_ms);

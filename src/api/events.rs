@@ -13,9 +13,9 @@ use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
 use crate::checked::{ConnectionId, ConnectionKind, EventId, EventType};
 use crate::clock::rfc3339_millis;
-use crate::events::{LoggedEvent, RedeliveryError};
+use crate::events::RedeliveryError;
 use crate::state::AppState;
-use crate::store::DeliveryState;
+use crate::store::{DeliveryState, EventRow};
 
 /// Events per page unless `limit` says otherwise, and the most it may say.
 const DEFAULT_LIMIT: i64 = 100;
@@ -63,9 +63,9 @@ pub struct AttemptBody {
     /// RFC 3339.
     at: String,
     /// The receiver's status code, when it answered.
-    status_code: Option<i64>,
+    status_code: Option<u16>,
     /// `timeout`, `unreachable` or `broken_answer`, when it did not.
-    error: Option<String>,
+    error: Option<&'static str>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -75,9 +75,8 @@ pub struct EventPage {
     next_cursor: String,
 }
 
-impl From<&LoggedEvent> for EventBody {
-    fn from(logged: &LoggedEvent) -> Self {
-        let event = &logged.event;
+impl From<&EventRow> for EventBody {
+    fn from(event: &EventRow) -> Self {
         Self {
             id: event.id.to_string(),
             event: event.event,
@@ -92,13 +91,13 @@ impl From<&LoggedEvent> for EventBody {
                     .then_some(event.next_attempt_at)
                     .flatten()
                     .map(rfc3339_millis),
-                attempts: logged
+                attempts: event
                     .attempts
                     .iter()
                     .map(|attempt| AttemptBody {
                         at: rfc3339_millis(attempt.at),
                         status_code: attempt.status_code,
-                        error: attempt.error.clone(),
+                        error: attempt.error.map(|e| e.as_str()),
                     })
                     .collect(),
             },
@@ -207,7 +206,7 @@ async fn page(
             })?,
     };
     let events = state.events.after(connection, after, limit).await?;
-    let next_cursor = events.last().map_or(after, |e| e.event.seq).to_string();
+    let next_cursor = events.last().map_or(after, |e| e.seq).to_string();
     Ok(Json(EventPage {
         events: events.iter().map(EventBody::from).collect(),
         next_cursor,

@@ -16,12 +16,14 @@ use crate::clock::{Clock, UnixMillis};
 use crate::config::{EventSettings, WebhookSettings};
 use crate::crypto::random_token;
 use crate::metrics::Metrics;
-use crate::store::{AttemptRecord, DeliveryState, EventRow, Store};
+use crate::store::{Attempt, AttemptError, AttemptRecord, DeliveryState, EventRow, Store};
 
 /// Events claimed at once.
 const BATCH: i64 = 32;
 /// Deliveries in flight at once, per process.
 const CONCURRENCY: usize = 8;
+/// How long after this process writes an event its deliverer looks.
+const COALESCE: Duration = Duration::from_millis(10);
 /// Finished events pruned per pass.
 const PRUNE_BATCH: i64 = 1000;
 /// How often finished events past their retention are pruned.
@@ -47,7 +49,7 @@ pub struct Deliverer {
 enum Answer {
     Delivered(u16),
     Refused(u16),
-    Failed(&'static str),
+    Failed(AttemptError),
 }
 
 impl Deliverer {
@@ -82,7 +84,8 @@ impl Deliverer {
         loop {
             if let Some(target) = &self.target {
                 while self.deliver_due(target).await == BATCH as usize {
-                    if *stopped.borrow() {
+                    let stopping = *stopped.borrow();
+                    if stopping {
                         return;
                     }
                 }
@@ -92,15 +95,22 @@ impl Deliverer {
                 self.prune().await;
                 last_prune = Some(now);
             }
-            tokio::select! {
-                _ = self.written.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll) => {}
+            let woken = tokio::select! {
+                _ = self.written.notified() => true,
+                _ = tokio::time::sleep(self.settings.poll) => false,
                 _ = stopped.wait_for(|s| *s) => return,
+            };
+            if woken {
+                // Events written in a burst are claimed and recorded
+                // together: a moment's wait costs each little and saves
+                // the database a claim and a record per event.
+                tokio::time::sleep(COALESCE).await;
             }
         }
     }
 
-    /// One batch of due events; how many were claimed.
+    /// One batch of due events, attempted a few at a time and recorded
+    /// together; how many were claimed.
     async fn deliver_due(&self, target: &WebhookSettings) -> usize {
         let now = self.clock.now_millis();
         let until = now + millis(self.lease);
@@ -115,14 +125,27 @@ impl Deliverer {
                 return 0;
             }
         };
-        let count = claimed.len();
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(CONCURRENCY, |event| self.attempt(target, event))
+        // Each attempt owns its copy: a future borrowing the batch would
+        // not be `Send` through the stream's higher-ranked closure.
+        let records: Vec<AttemptRecord> = futures_util::stream::iter(claimed.clone())
+            .map(|event| self.attempt(target, event))
+            .buffered(CONCURRENCY)
+            .collect()
             .await;
-        count
+        let attempts: Vec<_> = claimed.iter().zip(records).collect();
+        match self.store.record_attempts(&self.owner, &attempts).await {
+            Ok(held) if held < attempts.len() as u64 => {
+                tracing::warn!(lost = attempts.len() as u64 - held, "leases ran out during their deliveries; another deliverer may send those events again")
+            }
+            Ok(_) => {}
+            // The leases run out and the events are sent again: at least once.
+            Err(error) => tracing::warn!(%error, "could not record delivery attempts"),
+        }
+        claimed.len()
     }
 
-    async fn attempt(&self, target: &WebhookSettings, event: EventRow) {
+    /// Sends one event; what its event should become.
+    async fn attempt(&self, target: &WebhookSettings, event: EventRow) -> AttemptRecord {
         let answer = self.send(target, &event).await;
         let at = self.clock.now_millis();
         let tries = event.tries + 1;
@@ -152,22 +175,14 @@ impl Deliverer {
                 tracing::warn!(event = %id, event_type, tries, ?status_code, ?error, "webhook not delivered; it will be retried")
             }
         }
-        let record = AttemptRecord {
-            at,
-            status_code,
-            error,
+        AttemptRecord {
+            attempt: Attempt {
+                at,
+                status_code,
+                error,
+            },
             state,
             next_attempt_at,
-        };
-        match self.store.record_attempt(&event, &self.owner, record).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(event = %id, "an event's lease ran out during its delivery; another deliverer may send it again")
-            }
-            // The lease runs out and the event is sent again: at least once.
-            Err(error) => {
-                tracing::warn!(event = %id, %error, "could not record a delivery attempt")
-            }
         }
     }
 
@@ -209,9 +224,9 @@ impl Deliverer {
                 Answer::Delivered(answer.status().as_u16())
             }
             Ok(answer) => Answer::Refused(answer.status().as_u16()),
-            Err(error) if error.is_timeout() => Answer::Failed("timeout"),
-            Err(error) if error.is_connect() => Answer::Failed("unreachable"),
-            Err(_) => Answer::Failed("broken_answer"),
+            Err(error) if error.is_timeout() => Answer::Failed(AttemptError::Timeout),
+            Err(error) if error.is_connect() => Answer::Failed(AttemptError::Unreachable),
+            Err(_) => Answer::Failed(AttemptError::BrokenAnswer),
         }
     }
 

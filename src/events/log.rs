@@ -3,15 +3,7 @@
 
 use crate::checked::{ConnectionId, EventId};
 use crate::clock::Clock;
-use crate::store::{AttemptRow, EventPage, EventRow, Store, StoreError};
-
-/// An event and what its deliveries got.
-#[derive(Debug, Clone)]
-pub struct LoggedEvent {
-    pub event: EventRow,
-    /// Oldest first.
-    pub attempts: Vec<AttemptRow>,
-}
+use crate::store::{EventPage, EventRow, Store, StoreError};
 
 /// Why a redelivery was not scheduled.
 #[derive(Debug, thiserror::Error)]
@@ -47,33 +39,14 @@ impl EventLog {
         connection: Option<&ConnectionId>,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<LoggedEvent>, StoreError> {
-        let page = EventPage {
-            connection,
-            after,
-            limit,
-        };
-        let events = self.store.events_on(page).await?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut attempts = self.store.attempts_on(page).await?.into_iter().peekable();
-        Ok(events
-            .into_iter()
-            .map(|event| {
-                // Both are in `seq` order: each event takes the attempts up to its own.
-                let mut own = Vec::new();
-                while let Some(attempt) = attempts.next_if(|a| a.event_seq <= event.seq) {
-                    if attempt.event_seq == event.seq {
-                        own.push(attempt);
-                    }
-                }
-                LoggedEvent {
-                    event,
-                    attempts: own,
-                }
+    ) -> Result<Vec<EventRow>, StoreError> {
+        self.store
+            .events_on(EventPage {
+                connection,
+                after,
+                limit,
             })
-            .collect())
+            .await
     }
 
     /// Whether the connection exists or has events (a deleted one's stay readable).
@@ -83,22 +56,13 @@ impl EventLog {
     }
 
     /// Schedules the event to be sent now, with a fresh round of attempts.
-    pub async fn redeliver(&self, id: &EventId) -> Result<LoggedEvent, RedeliveryError> {
+    pub async fn redeliver(&self, id: &EventId) -> Result<EventRow, RedeliveryError> {
         if !self.delivers {
             return Err(RedeliveryError::NoWebhook);
         }
-        let event = self
-            .store
+        self.store
             .redeliver(id, self.clock.now_millis())
             .await?
-            .ok_or(RedeliveryError::NotFound)?;
-        // The connection's first event from just before this one is this one.
-        let page = EventPage {
-            connection: Some(&event.connection_id),
-            after: event.seq - 1,
-            limit: 1,
-        };
-        let attempts = self.store.attempts_on(page).await?;
-        Ok(LoggedEvent { event, attempts })
+            .ok_or(RedeliveryError::NotFound)
     }
 }

@@ -12,7 +12,7 @@ mod schedule;
 mod signature;
 
 pub use deliverer::Deliverer;
-pub use log::{EventLog, LoggedEvent, RedeliveryError};
+pub use log::{EventLog, RedeliveryError};
 pub use signature::{sign, WebhookKeys};
 
 use crate::checked::{EventId, EventType};

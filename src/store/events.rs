@@ -70,26 +70,86 @@ pub struct EventRow {
     /// Attempts in the current round.
     pub tries: i64,
     pub next_attempt_at: Option<UnixMillis>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<Attempt>,
 }
 
 /// What one delivery attempt got: a status code, or a short error category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRow {
-    pub event_seq: i64,
-    pub at: UnixMillis,
-    pub status_code: Option<i64>,
-    pub error: Option<String>,
-}
-
-/// What an attempt leaves on its event.
-#[derive(Debug, Clone, Copy)]
-pub struct AttemptRecord<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
     pub at: UnixMillis,
     pub status_code: Option<u16>,
-    pub error: Option<&'a str>,
+    pub error: Option<AttemptError>,
+}
+
+/// Why an attempt got no answer: fixed categories, never the error's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptError {
+    Timeout,
+    Unreachable,
+    BrokenAnswer,
+}
+
+impl AttemptError {
+    const ALL: [Self; 3] = [Self::Timeout, Self::Unreachable, Self::BrokenAnswer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::BrokenAnswer => "broken_answer",
+        }
+    }
+
+    fn from_stored(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|error| error.as_str() == raw)
+    }
+}
+
+/// What an attempt leaves on the event it was claimed as.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptRecord {
+    pub attempt: Attempt,
     /// `Pending` with the next attempt's time, or where the event ends.
     pub state: DeliveryState,
     pub next_attempt_at: Option<UnixMillis>,
+}
+
+impl Attempt {
+    /// One line of the `attempts` column: `AT STATUS ERROR`, `-` for none;
+    /// only numbers and fixed words, so it can be written into a statement.
+    fn line(&self) -> String {
+        let status = self.status_code.map_or("-".to_owned(), |s| s.to_string());
+        let error = self.error.map_or("-", AttemptError::as_str);
+        format!("{} {status} {error}\n", self.at)
+    }
+
+    fn parse_history(text: &str) -> Result<Vec<Self>, StoreError> {
+        text.lines()
+            .map(|line| {
+                let mut parts = line.split(' ');
+                let (Some(at), Some(status), Some(error), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(corrupt("event attempt"));
+                };
+                Ok(Self {
+                    at: at.parse().map_err(|_| corrupt("event attempt time"))?,
+                    status_code: match status {
+                        "-" => None,
+                        code => Some(code.parse().map_err(|_| corrupt("event attempt status"))?),
+                    },
+                    error: match error {
+                        "-" => None,
+                        word => Some(
+                            AttemptError::from_stored(word)
+                                .ok_or_else(|| corrupt("event attempt error"))?,
+                        ),
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 /// The outbox's size for the metrics.
@@ -100,7 +160,7 @@ pub struct Backlog {
 }
 
 pub(super) const EVENT_COLUMNS: &str =
-    "seq, id, event, connection_id, kind, reason, created_at_ms, state, round, tries, next_attempt_ms";
+    "seq, id, event, connection_id, kind, reason, created_at_ms, state, round, tries, next_attempt_ms, attempts";
 
 impl Store {
     /// Runs `write` (one statement that returns the connection's row, or
@@ -167,49 +227,54 @@ impl Store {
         Ok(events)
     }
 
-    /// Records an attempt on `event`, claimed by `owner`, and gives the
-    /// lease back; false when the lease was lost meanwhile (nothing
-    /// recorded). An attempt of a round that a redelivery has replaced is
+    /// Records what the attempts on a claimed batch got and gives their
+    /// leases back, in one statement; how many `owner` still held (the
+    /// others' leases ran out and were taken over: nothing is recorded for
+    /// them). An attempt of a round that a redelivery has replaced is
     /// recorded, but leaves the event as the redelivery set it.
-    pub async fn record_attempt(
+    pub async fn record_attempts(
         &self,
-        event: &EventRow,
         owner: &str,
-        attempt: AttemptRecord<'_>,
-    ) -> Result<bool, StoreError> {
-        let finished = (attempt.state != DeliveryState::Pending).then_some(attempt.at);
-        let mut connection = self.connection().await?;
-        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-        let updated = sqlx::query(
-            "UPDATE events SET lease_until_ms = NULL, lease_owner = NULL,
-               tries = CASE WHEN round = $3 THEN tries + 1 ELSE tries END,
-               state = CASE WHEN round = $3 THEN $4 ELSE state END,
-               next_attempt_ms = CASE WHEN round = $3 THEN $5 ELSE next_attempt_ms END,
-               finished_at_ms = CASE WHEN round = $3 THEN $6 ELSE finished_at_ms END
-             WHERE seq = $1 AND lease_owner = $2",
-        )
-        .bind(event.seq)
-        .bind(owner)
-        .bind(event.round)
-        .bind(attempt.state.as_str())
-        .bind(attempt.next_attempt_at)
-        .bind(finished)
-        .execute(&mut *transaction)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Ok(false);
+        attempts: &[(&EventRow, AttemptRecord)],
+    ) -> Result<u64, StoreError> {
+        if attempts.is_empty() {
+            return Ok(0);
         }
-        sqlx::query(
-            "INSERT INTO event_attempts (event_seq, at_ms, status_code, error) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(event.seq)
-        .bind(attempt.at)
-        .bind(attempt.status_code.map(i64::from))
-        .bind(attempt.error)
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(true)
+        // Every value is this program's own (numbers, fixed words), so the
+        // statement is written out, one branch per event, and runs once.
+        let mut history = String::new();
+        let (mut tries, mut state, mut next, mut finished) =
+            (String::new(), String::new(), String::new(), String::new());
+        let mut seqs = Vec::new();
+        for (event, record) in attempts {
+            let (seq, round) = (event.seq, event.round);
+            seqs.push(seq.to_string());
+            history.push_str(&format!(" WHEN {seq} THEN '{}'", record.attempt.line()));
+            let this = format!("seq = {seq} AND round = {round}");
+            tries.push_str(&format!(" WHEN {this} THEN tries + 1"));
+            state.push_str(&format!(" WHEN {this} THEN '{}'", record.state.as_str()));
+            next.push_str(&format!(
+                " WHEN {this} THEN {}",
+                sql_number(record.next_attempt_at)
+            ));
+            let ended = (record.state != DeliveryState::Pending).then_some(record.attempt.at);
+            finished.push_str(&format!(" WHEN {this} THEN {}", sql_number(ended)));
+        }
+        let sql = format!(
+            "UPDATE events SET lease_until_ms = NULL, lease_owner = NULL,
+               attempts = attempts || CASE seq{history} END,
+               tries = CASE{tries} ELSE tries END,
+               state = CASE{state} ELSE state END,
+               next_attempt_ms = CASE{next} ELSE next_attempt_ms END,
+               finished_at_ms = CASE{finished} ELSE finished_at_ms END
+             WHERE lease_owner = $1 AND seq IN ({})",
+            seqs.join(", ")
+        );
+        let recorded = sqlx::query(&sql)
+            .bind(owner)
+            .execute(&mut *self.connection().await?)
+            .await?;
+        Ok(recorded.rows_affected())
     }
 
     /// Gives back every lease `owner` holds: a deliverer that stops with
@@ -296,5 +361,38 @@ pub(super) fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
         round: row.try_get("round")?,
         tries: row.try_get("tries")?,
         next_attempt_at: row.try_get("next_attempt_ms")?,
+        attempts: Attempt::parse_history(&row.try_get::<String, _>("attempts")?)?,
     })
+}
+
+/// A number, or NULL, as SQL text.
+fn sql_number(value: Option<i64>) -> String {
+    value.map_or("NULL".to_owned(), |n| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Attempt, AttemptError};
+
+    #[test]
+    fn an_attempt_history_reads_back_as_written_and_nothing_else_reads() {
+        let written = [
+            Attempt {
+                at: 1_700_000_000_123,
+                status_code: Some(500),
+                error: None,
+            },
+            Attempt {
+                at: 1_700_000_005_000,
+                status_code: None,
+                error: Some(AttemptError::Unreachable),
+            },
+        ];
+        let text: String = written.iter().map(Attempt::line).collect();
+        assert_eq!(Attempt::parse_history(&text).unwrap(), written);
+        assert_eq!(Attempt::parse_history("").unwrap(), []);
+        for corrupt in ["x 500 -\n", "1 500\n", "1 - nonsense\n", "1 500 - extra\n"] {
+            assert!(Attempt::parse_history(corrupt).is_err(), "{corrupt:?}");
+        }
+    }
 }

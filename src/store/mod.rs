@@ -23,7 +23,9 @@ use kept::{Connection, Kept};
 
 pub use backend::{Backend, DatabaseUrl, DatabaseUrlError};
 pub use event_log::EventPage;
-pub use events::{AttemptRecord, AttemptRow, Backlog, DeliveryState, EventRow, NewEvent};
+pub use events::{
+    Attempt, AttemptError, AttemptRecord, Backlog, DeliveryState, EventRow, NewEvent,
+};
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
