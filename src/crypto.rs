@@ -50,6 +50,8 @@ pub enum Purpose {
     Credentials,
     /// The browser's pending-flows cookie.
     FlowCookies,
+    /// The operator's signed-in session cookie.
+    AdminSessions,
 }
 
 impl Purpose {
@@ -57,6 +59,7 @@ impl Purpose {
         match self {
             Self::Credentials => b"emailoctopus-connect/v2/seal/credentials",
             Self::FlowCookies => b"emailoctopus-connect/v2/seal/flow-cookies",
+            Self::AdminSessions => b"emailoctopus-connect/v2/seal/admin-sessions",
         }
     }
 }
@@ -352,6 +355,13 @@ impl SecretDigest {
     pub fn matches(&self, presented: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
         Sha256::digest(presented).ct_eq(&self.0).into()
+    }
+
+    /// The digest itself: binds what is sealed to this secret (as associated
+    /// data), so that a new secret makes everything sealed under the old one
+    /// unreadable. A SHA-256 of a high-entropy token reveals nothing of it.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 

@@ -16,6 +16,8 @@ pub enum BackLink {
     ConnectPage { session: Option<String> },
     /// The app that sent the browser here (a session's `return_to`).
     App(String),
+    /// The operator's page.
+    Admin,
     /// Nowhere useful: the link is spent and the page says what to do instead.
     None,
 }
@@ -35,6 +37,7 @@ impl BackLink {
                 p { a href=(Self::connect_page(session.as_deref())) { "Back to the connect page" } }
             },
             Self::App(url) => html! { p { a href=(url) { "Back to the app" } } },
+            Self::Admin => html! { p { a href="/admin" { "Back to the operator's page" } } },
             Self::None => html! {
                 p { "To connect again, open a new connect link from the app you are connecting." }
             },

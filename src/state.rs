@@ -31,6 +31,8 @@ pub struct Inner {
     pub used_flows: UsedFlows,
     /// Seals the browser's pending-flows cookie.
     pub flow_keys: Sealer,
+    /// Seals the operator's session cookie.
+    pub admin_keys: Sealer,
     /// Signs CSRF cookies and form tokens.
     pub csrf_keys: MacKeys,
     /// Now, movable in tests.

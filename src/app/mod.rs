@@ -177,6 +177,7 @@ impl App {
             events: EventLog::new(store.clone(), clock.clone(), config.webhook.is_some()),
             used_flows: UsedFlows::new(store, clock.clone()),
             flow_keys: config.storage.keys.sealer(Purpose::FlowCookies),
+            admin_keys: config.storage.keys.sealer(Purpose::AdminSessions),
             csrf_keys: config.storage.keys.csrf_macs(),
             clock,
             connections,

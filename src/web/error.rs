@@ -34,6 +34,12 @@ pub enum PageError {
     OAuthNotConfigured,
     #[error("the form's CSRF token did not match")]
     Csrf,
+    #[error("the operator's page is off: no ADMIN_TOKEN")]
+    AdminOff,
+    #[error("sign-in with a wrong admin token")]
+    AdminTokenWrong,
+    #[error("the operator's page without a signed-in session")]
+    AdminSignInNeeded,
     #[error("callback without a matching flow: {0}")]
     Flow(#[from] FlowError),
     #[error("callback state used already")]
@@ -106,6 +112,9 @@ impl PageError {
             Self::TooLarge => (S::PAYLOAD_TOO_LARGE, "Too much text", "What you sent was larger than this page accepts. An API key is much shorter: paste only the key and try again."),
             Self::NoSession => (S::FORBIDDEN, "This connect link cannot be used", "This connect link is missing, has already been used, or has expired. Ask the app you are connecting for a new link."),
             Self::OAuthNotConfigured => (S::NOT_FOUND, "OAuth is not configured", "OAuth is not configured on this server, so it cannot sign you in to EmailOctopus; it connects with an API key instead. Go back to the connect page and paste an API key."),
+            Self::AdminOff => (S::NOT_FOUND, "The operator's page is off", "This server has no ADMIN_TOKEN, so nobody can sign in to its operator's page. Set ADMIN_TOKEN (make one with `emailoctopus-connect gen-token`) and restart it."),
+            Self::AdminTokenWrong => (S::UNAUTHORIZED, "Not signed in", "That is not this server's admin token. Nothing was changed."),
+            Self::AdminSignInNeeded => (S::FORBIDDEN, "Sign in first", "This page is for the server's operator. Sign in with the admin token, then try again."),
             Self::Csrf => (S::FORBIDDEN, "Please try again", "The page had been open too long, or the form did not come from this page. Go back, reload the page and try again."),
             Self::Flow(FlowError::Expired) => (S::BAD_REQUEST, "The connection was not made", "The sign-in took longer than 10 minutes, so it was stopped for your safety. Please start again."),
             Self::Flow(_) => (S::BAD_REQUEST, "The connection was not made", "This sign-in was not started in this browser, or it was started too long ago. Please start again from the connect link, in the same browser."),
@@ -130,12 +139,16 @@ impl PageError {
     }
 
     /// Where the page's "back" link leads unless the handler chose: the
-    /// connect page of the request's session, except at a wrong host, where
-    /// a link to this server would lead to the same wrong name.
-    fn back(&self, session: Option<String>) -> BackLink {
+    /// operator's page from its own routes, else the connect page of the
+    /// request's session, except at a wrong host, where a link to this
+    /// server would lead to the same wrong name.
+    fn back(&self, uri: &Uri) -> BackLink {
         match self {
             Self::WrongHost => BackLink::None,
-            _ => BackLink::ConnectPage { session },
+            _ if crate::web::admin::is_admin_path(uri.path()) => BackLink::Admin,
+            _ => BackLink::ConnectPage {
+                session: super::session_in_query::session_in_query(uri),
+            },
         }
     }
 
@@ -169,7 +182,6 @@ pub fn render_page_error(pages: &Pages, uri: &Uri, response: Response) -> Respon
     let Some(error) = response.extensions().get::<Arc<PageError>>().cloned() else {
         return response;
     };
-    let session = super::session_in_query::session_in_query(uri);
     let Explanation {
         status,
         title,
@@ -179,7 +191,7 @@ pub fn render_page_error(pages: &Pages, uri: &Uri, response: Response) -> Respon
         .extensions()
         .get::<BackLink>()
         .cloned()
-        .unwrap_or_else(|| error.back(session));
+        .unwrap_or_else(|| error.back(uri));
     let pages = response
         .extensions()
         .get::<Pages>()

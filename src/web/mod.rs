@@ -1,7 +1,9 @@
-//! The browser's routes: the connect page, the flow, the page's forms, and
-//! the script an app's own page loads to open them in a popup.
+//! The browser's routes: the connect page, the flow, the page's forms, the
+//! script an app's own page loads to open them in a popup, and the
+//! operator's page.
 
 mod access;
+mod admin;
 mod auth;
 mod callback;
 mod connect_page;
@@ -37,6 +39,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(connect_page::confirm_disconnect)
                 .merge(post(forms::disconnect).route_layer(from_our_pages)),
         )
+        .merge(admin::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             host::only_own_hosts,

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod admin_bearer;
 mod adversarial;
 mod api_key_mode;

@@ -326,7 +326,8 @@ impl TestApp {
         Self::start_argv(argv).await
     }
 
-    async fn start_argv(argv: Vec<String>) -> Self {
+    /// Starts the server on exactly `argv` (the program name first).
+    pub async fn start_argv(argv: Vec<String>) -> Self {
         // `RUST_LOG=info cargo test ...` shows the server's logs for a failing test.
         if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
             let _ = tracing_subscriber::fmt()
