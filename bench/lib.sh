@@ -23,7 +23,8 @@ if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk
 fi
 
-BIN=target/release
+# Where cargo puts the release build: CARGO_TARGET_DIR when it is set.
+BIN=${CARGO_TARGET_DIR:-target}/release
 SERVER=$BIN/emailoctopus-connect
 # The proxy's pacing stays on, with a bucket far above what a load run
 # sends through its one connection: the figures are pacing's cost under the

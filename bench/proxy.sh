@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The serving side's benchmark, rerunnable: the API proxy against a fast local
 # upstream, beside the same request sent straight to that upstream in the
-# same run; then a refresh storm. Same layout as bench/run.sh (bench/lib.sh):
+# same run; then a refresh storm; then pacing's own cost: the same-work
+# ceiling's proxy path (examples/bench_same_work.rs) without pacing and with
+# the server's own pacing at the bucket the server runs with here. Same layout as bench/run.sh (bench/lib.sh):
 # the server on core 0; wrk, the drivers and the fast provider/upstream
 # (examples/bench_provider.rs) on core 1; SQLite.
 #
@@ -16,8 +18,10 @@ STORM_CALLERS=${STORM_CALLERS:-500}
 STORM_ROUNDS=${STORM_ROUNDS:-3}
 STORM_DELAY_MS=${STORM_DELAY_MS:-200}
 
-build bench_provider bench_flows bench_storm
+build bench_provider bench_flows bench_storm bench_same_work
+SERVER=${BENCH_SERVER:-$SERVER}
 machine
+echo "server under test: $SERVER"
 
 start provider "$LOAD_CPU" "$BIN/examples/bench_provider" 127.0.0.1:0
 PROVIDER=$ADDR
@@ -76,6 +80,41 @@ S_STALE=$(result_field "$WORK/storm" stale)
 S_ONE=$(result_field "$WORK/storm" one_refresh_rounds)
 stop "$SERVER_PID"
 
+# The bucket of BENCH_PACING's default, as the ceiling takes it.
+CEILING_BUCKET=${BENCH_CEILING_PACING:-1000000,1000000}
+# ceiling_proxy NAME [VAR=VALUE...]: the ceiling (with VAR=VALUE in its
+# environment) on the server's core, its proxy path at $CONNECTIONS
+# connections and at one, into NAME_* variables.
+ceiling_proxy() {
+    local name=$1
+    shift
+    start "ceiling-$name" "$SERVER_CPU" env "$@" "$BIN/examples/bench_same_work" \
+        "http://$PROVIDER/authorize" "http://$PROVIDER/token" "http://$PROVIDER" \
+        "$WORK/ceiling-$name.db" 127.0.0.1:0
+    TARGET_PID=$PID
+    local url=http://$ADDR/connections/bench/api/lists
+    echo "-- $name: GET /connections/bench/api/lists, wrk -c$CONNECTIONS"
+    wrk_load "ceiling-$name-c50" "$url" -H "Authorization: Bearer $ADMIN"
+    printf -v "${name}_RPS" %s "$RPS"
+    printf -v "${name}_P50" %s "$P50"
+    printf -v "${name}_P99" %s "$P99"
+    printf -v "${name}_ERR" %s "$NON2XX"
+    printf -v "${name}_US" %s "$(per_op_us "$TARGET_SHARE" "$RPS")"
+    printf -v "${name}_LOAD" %s "$CORE_LOAD"
+    echo "-- $name: the same, one connection"
+    CONNECTIONS=1 wrk_load "ceiling-$name-c1" "$url" -H "Authorization: Bearer $ADMIN"
+    printf -v "${name}_RPS1" %s "$RPS"
+    printf -v "${name}_P50_1" %s "$P50"
+    printf -v "${name}_P99_1" %s "$P99"
+    printf -v "${name}_ERR1" %s "$NON2XX"
+    stop "$TARGET_PID"
+}
+echo
+echo "== pacing's own cost: the same-work ceiling's proxy path without pacing, then with the server's (bucket $CEILING_BUCKET)"
+ceiling_proxy BARE
+ceiling_proxy PACED "CEILING_PACING=$CEILING_BUCKET"
+gap() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", a - b }'; }
+
 echo
 echo "== summary (Markdown)"
 cat <<SUMMARY
@@ -93,6 +132,16 @@ cat <<SUMMARY
 | rounds with exactly one provider refresh and one token for all callers | $S_ONE of $STORM_ROUNDS | all | $(verdict "$S_ONE == $STORM_ROUNDS") |
 | errors; answers before the provider's; callers without the refreshed token | $S_ERR; $S_EARLY; $S_STALE | 0; 0; 0 | $(verdict "$S_ERR + $S_EARLY + $S_STALE == 0") |
 | slowest call from the common start (includes the ${STORM_DELAY_MS} ms hold) | $S_SLOWEST ms | | |
+
+| pacing's own cost: the same-work ceiling's proxy path | without pacing | with the server's pacing | added by pacing |
+| --- | --- | --- | --- |
+| requests/s, $CONNECTIONS connections | $BARE_RPS | $PACED_RPS | $(ratio "$PACED_RPS" "$BARE_RPS") of without |
+| p50 / p99, $CONNECTIONS connections | $BARE_P50 / $BARE_P99 ms | $PACED_P50 / $PACED_P99 ms | $(gap "$PACED_P50" "$BARE_P50") ms at p50 |
+| p50 / p99, one connection | $BARE_P50_1 / $BARE_P99_1 ms | $PACED_P50_1 / $PACED_P99_1 ms | $(gap "$PACED_P50_1" "$BARE_P50_1") ms at p50 |
+| requests/s, one connection | $BARE_RPS1 | $PACED_RPS1 | |
+| CPU of the ceiling per call, $CONNECTIONS connections | $BARE_US µs | $PACED_US µs | $(gap "$PACED_US" "$BARE_US") µs |
+| load core busy, $CONNECTIONS connections | $BARE_LOAD% | $PACED_LOAD% | |
+| errors (non-2xx, socket errors), all four runs | $((BARE_ERR + BARE_ERR1)) | $((PACED_ERR + PACED_ERR1)) | |
 
 | diagnostic | figure |
 | --- | --- |

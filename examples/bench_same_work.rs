@@ -18,6 +18,11 @@
 //!   forwarded with it, the answer streamed back. The key is sealed and
 //!   stored on a connection's first call.
 //!
+//!   With `CEILING_PACING=BURST,RATE` a call first takes its connection's
+//!   turn from the server's own pacing (`api::pacing`, built as the server
+//!   builds it), so that one ceiling run with it and one without, in the same
+//!   run of bench/proxy.sh, show what pacing itself costs.
+//!
 //! Usage: `bench_same_work AUTHORIZE_URL TOKEN_URL API_BASE_URL SQLITE_PATH
 //! [LISTEN_ADDR]`; prints `listening on http://ADDR` once it accepts
 //! connections. The admin bearer is `bench-admin-token`, the API key
@@ -39,6 +44,8 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use emailoctopus_connect::api::pacing::{Pacing, PacingSettings};
+use emailoctopus_connect::checked::ConnectionId;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -61,6 +68,8 @@ struct Ceiling {
     writer: mpsc::UnboundedSender<Write>,
     /// Reads the stored credentials (WAL: it never waits for the writer).
     reader: Mutex<rusqlite::Connection>,
+    /// The server's pacing, when `CEILING_PACING` asks for it.
+    pacing: Option<Pacing>,
 }
 
 /// What the cookie carries: the flow's secrets and its connection.
@@ -111,6 +120,7 @@ async fn main() {
         cipher: Aes256Gcm::new(&Aes256Gcm::generate_key(OsRng)),
         writer,
         reader: Mutex::new(reader),
+        pacing: pacing_from_env(),
     });
     let app = Router::new()
         .route("/auth", get(auth))
@@ -119,6 +129,21 @@ async fn main() {
         .with_state(ceiling);
     println!("listening on http://{bound}");
     axum::serve(listener, app).await.expect("serves");
+}
+
+/// `CEILING_PACING=BURST,RATE`: the pacing the server builds from
+/// `--proxy-burst=BURST --proxy-rate-per-sec=RATE` (its default provider
+/// timeout allows a 10 s wait).
+fn pacing_from_env() -> Option<Pacing> {
+    let value = std::env::var("CEILING_PACING").ok()?;
+    let (burst, rate) = value.split_once(',').expect("CEILING_PACING is BURST,RATE");
+    let burst = burst.parse().expect("BURST is a whole number");
+    let rate = rate.parse().expect("RATE is a number");
+    Some(Pacing::new(PacingSettings::within(
+        burst,
+        rate,
+        std::time::Duration::from_secs(10),
+    )))
 }
 
 /// A connection to the database, its tables made if missing.
@@ -268,6 +293,14 @@ async fn proxy(
         .is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())));
     if !admitted {
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if let Some(pacing) = &ceiling.pacing {
+        let Ok(id) = ConnectionId::parse(&id) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        if pacing.turn(&id).await.is_err() {
+            return StatusCode::TOO_MANY_REQUESTS.into_response();
+        }
     }
     let Some(key) = ceiling.api_key_of(&id) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();

@@ -20,6 +20,8 @@
 pub mod api;
 /// `App::build` and `run`: the one start-up path.
 pub mod app;
+/// Token buckets by key, idle ones dropped: the proxy's pacing and the limit on refused API keys.
+mod buckets;
 /// Values parsed from untrusted input (ids, origins, return_to, hosts, API keys): holding one is the proof.
 pub mod checked;
 /// The one clock, movable in tests.

@@ -18,9 +18,9 @@ type Labels = Vec<(&'static str, String)>;
 /// The upstream status of a proxied call: a number, so counting one
 /// allocates nothing.
 type StatusLabel = [(&'static str, u16); 1];
-/// A connection's kind (`oauth`, `api_key`): fixed words, so counting one
-/// allocates nothing.
-type KindLabel = [(&'static str, &'static str); 1];
+/// A fixed word (a connection's kind, `oauth` or `api_key`; whose budget of
+/// refused keys, `client` or `connection`), so counting one allocates nothing.
+type WordLabel = [(&'static str, &'static str); 1];
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -31,10 +31,11 @@ struct Inner {
     flows_finished: Family<Labels, Counter>,
     refreshes: Family<Labels, Counter>,
     proxy_requests: Family<StatusLabel, Counter>,
-    proxy_paced_waits: Family<KindLabel, Histogram>,
-    proxy_paced_refusals: Family<KindLabel, Counter>,
-    proxy_retries: Family<KindLabel, Counter>,
+    proxy_paced_waits: Family<WordLabel, Histogram>,
+    proxy_paced_refusals: Family<WordLabel, Counter>,
+    proxy_retries: Family<WordLabel, Counter>,
     api_keys_refused: Counter,
+    api_key_guesses_limited: Family<WordLabel, Counter>,
     connections: Family<Labels, Gauge>,
     request_seconds: Family<Labels, Histogram>,
     /// Each route's histogram in `request_seconds`, found by the route alone:
@@ -62,12 +63,13 @@ impl Default for Metrics {
         let flows_finished = Family::<Labels, Counter>::default();
         let refreshes = Family::<Labels, Counter>::default();
         let proxy_requests = Family::<StatusLabel, Counter>::default();
-        let proxy_paced_waits = Family::<KindLabel, Histogram>::new_with_constructor(|| {
+        let proxy_paced_waits = Family::<WordLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.01, 2.0, 11))
         });
-        let proxy_paced_refusals = Family::<KindLabel, Counter>::default();
-        let proxy_retries = Family::<KindLabel, Counter>::default();
+        let proxy_paced_refusals = Family::<WordLabel, Counter>::default();
+        let proxy_retries = Family::<WordLabel, Counter>::default();
         let api_keys_refused = Counter::default();
+        let api_key_guesses_limited = Family::<WordLabel, Counter>::default();
         let connections = Family::<Labels, Gauge>::default();
         let request_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -111,6 +113,11 @@ impl Default for Metrics {
             "api_keys_refused",
             "API keys the EmailOctopus API refused when they were checked",
             api_keys_refused.clone(),
+        );
+        registry.register(
+            "api_key_guesses_limited",
+            "API keys not checked because too many had been refused lately, by whose budget was spent (client, connection)",
+            api_key_guesses_limited.clone(),
         );
         registry.register(
             "connections",
@@ -186,6 +193,7 @@ impl Default for Metrics {
             proxy_paced_refusals,
             proxy_retries,
             api_keys_refused,
+            api_key_guesses_limited,
             connections,
             request_seconds,
             route_histograms: RwLock::default(),
@@ -253,6 +261,14 @@ impl Metrics {
 
     pub fn api_key_refused(&self) {
         self.0.api_keys_refused.inc();
+    }
+
+    /// A key not checked: `by`'s budget of refused keys is spent.
+    pub fn api_key_guesses_limited(&self, by: &'static str) {
+        self.0
+            .api_key_guesses_limited
+            .get_or_create(&[("by", by)])
+            .inc();
     }
 
     pub fn request_finished(&self, route: &str, seconds: f64) {

@@ -216,6 +216,8 @@ pub struct ApiKeyBody {
         (status = 200, description = "The connection, of kind api_key", body = ConnectionBody),
         (status = 401, response = Unauthorized),
         (status = 422, description = "A malformed id or key, or the API refused the key; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many keys for this connection were refused lately; this one was not checked, nothing stored", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the connection may have another key checked"))),
         (status = 502, description = "The API could not be reached; nothing stored", body = Problem, content_type = "application/problem+json"),
     ),
     security(("admin_bearer" = []))

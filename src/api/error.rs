@@ -73,6 +73,7 @@ impl ApiError {
                 CredentialError::NotRefreshable(why) => (S::CONFLICT, "Nothing to refresh", (*why).into()),
                 CredentialError::OAuthNotConfigured => (S::CONFLICT, "OAuth not configured", "This server runs without OAuth settings, so an OAuth connection cannot be refreshed; connect it again with an API key, or set CLIENT_ID and CLIENT_SECRET.".into()),
                 CredentialError::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "The EmailOctopus API refused this key; nothing was stored.".into()),
+                CredentialError::TooManyGuesses(_) => (S::TOO_MANY_REQUESTS, "Too many refused API keys", "The EmailOctopus API has refused too many keys for this connection lately, so this one was not checked and nothing was stored; try again after Retry-After seconds.".into()),
                 CredentialError::KeyCheckFailed(_) => (S::BAD_GATEWAY, "API unreachable", "The EmailOctopus API could not check the key; nothing was stored.".into()),
                 CredentialError::Provider(OAuthError::Timeout) => (S::SERVICE_UNAVAILABLE, "Provider timeout", "The provider did not answer in time; the connection is unchanged.".into()),
                 CredentialError::Provider(OAuthError::Refused { code }) => (S::BAD_GATEWAY, "Provider refused", format!("The provider refused the refresh ({code}); the connection is unchanged.")),
@@ -84,6 +85,15 @@ impl ApiError {
             Self::Store(_) | Self::Redelivery(RedeliveryError::Store(_)) => (S::SERVICE_UNAVAILABLE, "Storage unavailable", "The database is not answering; try again.".into()),
             Self::Redelivery(RedeliveryError::NotFound) => (S::NOT_FOUND, "Not found", "There is no such event (events are kept for EVENT_RETENTION_DAYS after they finish).".into()),
             Self::Redelivery(RedeliveryError::NoWebhook) => (S::CONFLICT, "No webhook configured", "WEBHOOK_URL is not set, so events are kept for polling only and cannot be delivered.".into()),
+        }
+    }
+
+    /// How long a caller told 429 should wait before it tries again.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Paced(wait) => Some(*wait),
+            Self::Credential(CredentialError::TooManyGuesses(limited)) => Some(limited.retry_after),
+            _ => None,
         }
     }
 }
@@ -123,7 +133,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::Paced(wait) = self {
+        if let Some(wait) = self.retry_after() {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(whole_seconds_after(wait)),

@@ -7,12 +7,12 @@
 //! Each instance keeps its own buckets: with several instances against one
 //! account, each paces alone, and the rate should be divided between them.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::buckets::{Buckets, Refill};
 use crate::checked::ConnectionId;
 
 /// The bucket's shape, from the settings.
@@ -54,43 +54,18 @@ pub struct TooBusy {
 }
 
 pub struct Pacing {
-    settings: PacingSettings,
-    buckets: Mutex<Buckets>,
-}
-
-struct Buckets {
-    by_connection: HashMap<ConnectionId, Bucket>,
-    /// The size at which full buckets are next dropped: twice the live size
-    /// after a sweep, so sweeping costs O(1) per call on average.
-    sweep_at: usize,
-}
-
-/// Fewest buckets kept before a sweep is worth it.
-const SWEEP_FLOOR: usize = 1024;
-
-/// Tokens at `at`; below zero when calls have reserved turns not yet due.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    /// The tokens at `now`, refilled up to the burst.
-    fn tokens_at(&self, now: Instant, settings: &PacingSettings) -> f64 {
-        let refilled = now.saturating_duration_since(self.at).as_secs_f64() * settings.rate_per_sec;
-        (self.tokens + refilled).min(settings.burst)
-    }
+    max_wait: Duration,
+    buckets: Mutex<Buckets<ConnectionId>>,
 }
 
 impl Pacing {
     pub fn new(settings: PacingSettings) -> Self {
         Self {
-            settings,
-            buckets: Mutex::new(Buckets {
-                by_connection: HashMap::new(),
-                sweep_at: SWEEP_FLOOR,
-            }),
+            max_wait: settings.max_wait,
+            buckets: Mutex::new(Buckets::new(Refill {
+                burst: settings.burst,
+                rate_per_sec: settings.rate_per_sec,
+            })),
         }
     }
 
@@ -109,42 +84,16 @@ impl Pacing {
     }
 
     /// Takes a token from `id`'s bucket at `now` and says how long until it
-    /// is due; gives it back and refuses when that is past the bound.
+    /// is due; takes nothing and refuses when that is past the bound.
     fn reserve(&self, id: &ConnectionId, now: Instant) -> Result<Duration, TooBusy> {
-        let settings = &self.settings;
         let mut buckets = self.buckets.lock().expect("pacing is never poisoned");
-        buckets.sweep_if_due(now, settings);
-        let full = Bucket {
-            tokens: settings.burst,
-            at: now,
-        };
-        let bucket = buckets.by_connection.entry(id.clone()).or_insert(full);
-        let left = bucket.tokens_at(now, settings) - 1.0;
-        let wait = if left >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-left / settings.rate_per_sec)
-        };
-        if wait > settings.max_wait {
+        let left = buckets.tokens(id, now) - 1.0;
+        let wait = buckets.refill().time_until(left, 0.0);
+        if wait > self.max_wait {
             return Err(TooBusy { retry_after: wait });
         }
-        *bucket = Bucket {
-            tokens: left,
-            at: now,
-        };
+        buckets.set(id.clone(), left, now);
         Ok(wait)
-    }
-}
-
-impl Buckets {
-    /// Drops the buckets that have refilled: a fresh one is the same.
-    fn sweep_if_due(&mut self, now: Instant, settings: &PacingSettings) {
-        if self.by_connection.len() < self.sweep_at {
-            return;
-        }
-        self.by_connection
-            .retain(|_, bucket| bucket.tokens_at(now, settings) < settings.burst);
-        self.sweep_at = (self.by_connection.len() * 2).max(SWEEP_FLOOR);
     }
 }
 
@@ -225,25 +174,5 @@ mod tests {
             .map(|_| pacing.reserve(&id("a"), much_later).unwrap().as_millis())
             .collect();
         assert_eq!(waits, [0, 0, 100]);
-    }
-
-    #[test]
-    fn full_buckets_are_dropped_once_there_are_many() {
-        let pacing = pacing(1, 1.0, 10);
-        let now = Instant::now();
-        for n in 0..SWEEP_FLOOR {
-            pacing.reserve(&id(&format!("c{n}")), now).unwrap();
-        }
-        // One still owes a turn when the sweep runs; the rest have refilled.
-        let later = now + Duration::from_secs(1);
-        pacing.reserve(&id("busy"), later).unwrap();
-        pacing.reserve(&id("busy"), later).unwrap();
-        let buckets = pacing.buckets.lock().unwrap();
-        assert_eq!(
-            buckets.by_connection.len(),
-            1,
-            "only the busy bucket is kept"
-        );
-        assert!(buckets.by_connection.contains_key(&id("busy")));
     }
 }

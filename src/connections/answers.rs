@@ -3,6 +3,7 @@
 
 use secrecy::SecretString;
 
+use super::guesses::TooManyGuesses;
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
@@ -52,6 +53,8 @@ pub enum CredentialError {
     KeyRefused,
     #[error("the API could not check the key: {0}")]
     KeyCheckFailed(String),
+    #[error("not checked: too many refused API keys for this {}", .0.by.as_str())]
+    TooManyGuesses(TooManyGuesses),
     #[error("another refresh of this connection is taking too long")]
     Busy,
     #[error("storage: {0}")]

@@ -4,7 +4,7 @@
 //!
 //! `Connections` is a thin front over owned parts: the stored credentials
 //! (`credentials.rs`), the refresher (`refresher.rs`), the key checker
-//! (`key_checker.rs`), the revoker (`revoker.rs`) and the schedule
+//! (`key_checker.rs`, with the budgets of refused keys in `guesses.rs`), the revoker (`revoker.rs`) and the schedule
 //! (`schedule.rs`); the upkeep of one claimed connection (`upkeep.rs`) and
 //! what an API's refusal does (`refusals.rs`) use them together; what
 //! callers get back is in `answers.rs`.
@@ -25,6 +25,7 @@
 
 mod answers;
 mod credentials;
+mod guesses;
 mod key_checker;
 mod overview;
 mod refresh_outcome;
@@ -38,6 +39,7 @@ mod turns;
 mod upkeep;
 
 pub use answers::{Connection, Credential, CredentialError, RevocationOutcome};
+pub use guesses::{GuessLimit, Guesser, TooManyGuesses};
 pub use overview::{Counts, Overview};
 pub use rekey::{rekey, RekeyReport};
 pub use sealing::{aad, Field};
@@ -186,19 +188,25 @@ impl Connections {
         self.save(id, &credential, upkeep).await
     }
 
-    /// Checks the key at the API, then stores it. Nothing is stored unless the API accepted it.
+    /// Checks the key the app's backend sent at the API, then stores it.
+    /// Nothing is stored unless the API accepted it.
     pub async fn save_api_key(
         &self,
         id: &ConnectionId,
         key: SecretString,
     ) -> Result<Connection, CredentialError> {
-        self.check_api_key(&key).await?;
+        self.check_api_key(&key, Guesser::Backend(id)).await?;
         self.store_api_key(id, &key).await
     }
 
-    /// Asks the API whether it accepts `key`, within a bounded time.
-    pub async fn check_api_key(&self, key: &SecretString) -> Result<(), CredentialError> {
-        self.keys.check(key).await
+    /// Asks the API whether it accepts `key`, within a bounded time, unless
+    /// `guesser` has had too many keys refused lately.
+    pub async fn check_api_key(
+        &self,
+        key: &SecretString,
+        guesser: Guesser<'_>,
+    ) -> Result<(), CredentialError> {
+        self.keys.check(key, guesser).await
     }
 
     /// Stores a key the API has accepted (see `check_api_key`).

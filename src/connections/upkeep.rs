@@ -1,7 +1,7 @@
 //! Upkeep of one connection that the background loop has claimed: refresh
 //! an OAuth token ahead of need, or check an API key at the API.
 
-use super::{Connections, CredentialError, Field};
+use super::{Connections, CredentialError, Field, Guesser};
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus, EventType};
 use crate::store::{CheckRecord, ConnectionRow};
 
@@ -116,7 +116,7 @@ impl Connections {
         let key = self
             .credentials
             .open(&row.id, Field::Access, &row.sealed_access_token)?;
-        let (health, status, last_error) = match self.keys.check(&key).await {
+        let (health, status, last_error) = match self.keys.check(&key, Guesser::Stored).await {
             Ok(()) => (KeyHealth::Ok, ConnectionStatus::Connected, None),
             Err(CredentialError::KeyRefused) => (
                 KeyHealth::Rejected,

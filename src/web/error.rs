@@ -10,7 +10,7 @@ use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::connections::CredentialError;
+use crate::connections::{CredentialError, GuessLimit, TooManyGuesses};
 use crate::oauth::{ClaimError, FlowError, OAuthError};
 use crate::page::{BackLink, Pages};
 use crate::request_log::FailureDetail;
@@ -59,6 +59,8 @@ pub enum PageError {
     KeyRefused,
     #[error("the API refused the key, the last one this connect link allows")]
     KeyAttemptsUsedUp,
+    #[error("key not checked: too many refused for this {}", .0.by.as_str())]
+    TooManyGuesses(TooManyGuesses),
     #[error("credential: {0}")]
     Credential(CredentialError),
     #[error("storage: {0}")]
@@ -88,6 +90,7 @@ impl From<CredentialError> for PageError {
     fn from(error: CredentialError) -> Self {
         match error {
             CredentialError::KeyRefused => PageError::KeyRefused,
+            CredentialError::TooManyGuesses(limited) => PageError::TooManyGuesses(limited),
             CredentialError::OAuthNotConfigured => PageError::OAuthNotConfigured,
             other => PageError::Credential(other),
         }
@@ -125,6 +128,8 @@ impl PageError {
             Self::MissingCode => (S::BAD_REQUEST, "The connection was not made", "The sign-in service sent an incomplete answer. Please start again."),
             Self::KeyRefused => (S::UNPROCESSABLE_ENTITY, "API key refused", "EmailOctopus did not accept this API key, so it was not saved. Check that you copied the whole key, or create a new one, and try again."),
             Self::KeyAttemptsUsedUp => (S::TOO_MANY_REQUESTS, "This connect link is used up", "EmailOctopus did not accept this API key either, and this link allows no more tries. Nothing was saved. Ask the app you are connecting for a new link."),
+            Self::TooManyGuesses(TooManyGuesses { by: GuessLimit::Client, .. }) => (S::TOO_MANY_REQUESTS, "Too many refused API keys", "EmailOctopus has refused too many API keys sent from your network lately, so this one was not checked and nothing was saved. Wait a few minutes, check that you copy the whole key, and try again."),
+            Self::TooManyGuesses(TooManyGuesses { by: GuessLimit::Connection, .. }) => (S::TOO_MANY_REQUESTS, "Too many refused API keys", "EmailOctopus has refused too many API keys for this connection lately, so this one was not checked and nothing was saved. Wait a few minutes, check that you copy the whole key, and try again."),
             Self::Credential(CredentialError::Provider(OAuthError::Refused { .. })) => (S::BAD_REQUEST, "The connection was not made", "The sign-in service did not accept the sign-in; it may have taken too long. Please start again."),
             Self::Credential(CredentialError::Provider(OAuthError::Timeout)) => (S::GATEWAY_TIMEOUT, "The sign-in service did not answer", "The sign-in service took too long to answer. Please try again in a moment."),
             Self::Credential(CredentialError::Provider(OAuthError::Failed(_))) => (S::BAD_GATEWAY, "The sign-in service is not available", "The sign-in service could not be reached or did not answer properly. Nothing was changed; please try again later."),

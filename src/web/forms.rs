@@ -3,7 +3,9 @@
 //! `/auth`; the session travels in the form's address.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -18,7 +20,7 @@ use super::popup;
 use crate::checked::ApiKey;
 use crate::checked::SessionHash;
 use crate::connect_sessions::{KeyAttempt, Outcome};
-use crate::connections::CredentialError;
+use crate::connections::{CredentialError, Guesser};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -48,6 +50,7 @@ fn session_of(query: SessionParam, field: Option<String>) -> Option<String> {
 
 pub async fn save_api_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     query: SessionParam,
     jar: CookieJar,
     form: Result<Form<ApiKeyForm>, FormRejection>,
@@ -64,6 +67,7 @@ pub async fn save_api_key(
             save(
                 &state,
                 &jar,
+                peer.ip(),
                 session.as_deref(),
                 &form.api_key,
                 &form.csrf_token,
@@ -81,9 +85,11 @@ pub async fn save_api_key(
     }
 }
 
+/// Checks and saves the key that `client` sent.
 async fn save(
     state: &AppState,
     jar: &CookieJar,
+    client: IpAddr,
     session: Option<&str>,
     api_key: &str,
     csrf_token: &str,
@@ -92,9 +98,13 @@ async fn save(
     let key = ApiKey::parse(api_key).map_err(|_| PageError::KeyRefused)?;
     let key = key.secret();
     // The link is used up by a key the API accepted, or by its last allowed
-    // refusal: a typo can be retried, a guessing loop cannot go on.
+    // refusal: a typo can be retried, a guessing loop cannot go on. Without
+    // a link (OPEN_CONNECT), the client's and the connection's budgets of
+    // refused keys are what stops one.
     let checking = target(state, session, SessionUse::KeyCheck).await?;
-    if let Err(error) = state.connections.check_api_key(key).await {
+    let guesser = Guesser::Client(client, &checking.connection_id);
+    let checked = state.connections.check_api_key(key, guesser).await;
+    if let Err(error) = checked {
         let checked_session = checking.session.clone();
         let error = settle_failed_check(state, session, checking, error).await;
         if let (PageError::KeyAttemptsUsedUp, Some(hash)) = (&error, &checked_session) {

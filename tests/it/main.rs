@@ -5,6 +5,7 @@ mod support;
 mod admin;
 mod admin_bearer;
 mod adversarial;
+mod api_key_guesses;
 mod api_key_mode;
 mod api_keys;
 mod browser;
