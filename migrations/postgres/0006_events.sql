@@ -29,4 +29,3 @@ CREATE TABLE events (
 );
 CREATE INDEX events_due ON events (next_attempt_ms) WHERE state = 'pending';
 CREATE INDEX events_by_connection ON events (connection_id, seq);
-CREATE INDEX events_finished ON events (finished_at_ms);

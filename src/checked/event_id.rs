@@ -4,7 +4,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::crypto::random_token;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
 
 /// `evt_` and up to 64 URL-safe characters: a receiver drops a delivery
 /// whose id it has seen (`webhook-id`).
@@ -14,8 +16,13 @@ pub struct EventId(String);
 const PREFIX: &str = "evt_";
 
 impl EventId {
+    /// 128 random bits: unique without coordination, and a name a receiver
+    /// cannot predict. From the thread's CSPRNG (seeded by the system), not
+    /// a system call per event as the secrets take.
     pub fn new() -> Self {
-        Self(format!("{PREFIX}{}", random_token()))
+        let mut bytes = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
     /// `None` for anything this server could not have made.

@@ -63,12 +63,15 @@ impl Store {
         })
     }
 
-    /// Deletes up to `limit` events that finished before `before` (their
-    /// attempts are part of them); how many. Pending events are never pruned.
+    /// Deletes up to `limit` of the oldest events that finished before
+    /// `before` (their attempts are part of them); how many. Pending events
+    /// are never pruned. The oldest come first in `seq`, so the scan stops
+    /// at the first batch: no index on the finish time to keep up on every
+    /// write.
     pub async fn prune_events(&self, before: UnixMillis, limit: i64) -> Result<u64, StoreError> {
         let pruned = sqlx::query(
             "DELETE FROM events WHERE seq IN
-               (SELECT seq FROM events WHERE finished_at_ms < $1 ORDER BY finished_at_ms LIMIT $2)",
+               (SELECT seq FROM events WHERE finished_at_ms < $1 ORDER BY seq LIMIT $2)",
         )
         .bind(before)
         .bind(limit)
