@@ -10,7 +10,9 @@
 //! costs as little as possible, so what the benchmark measures is the server
 //! under test, not this one.
 //!
-//! `GET /stats` tells how many refresh requests it answered and when it
+//! `POST /hook` takes a webhook delivery and answers 204, counting it.
+//!
+//! `GET /stats` tells how many refresh requests and webhooks it answered and when it
 //! answered the last one (µs since the Unix epoch); `GET /control` with
 //! `code_expires_in=S` and/or `refresh_delay_ms=MS` changes how long the
 //! tokens of the next authorization_code answers live (default 3600 s) and
@@ -38,6 +40,7 @@ static ISSUED: AtomicU64 = AtomicU64::new(0);
 static CODE_EXPIRES_IN: AtomicU64 = AtomicU64::new(3600);
 static REFRESH_DELAY_MS: AtomicU64 = AtomicU64::new(0);
 static REFRESHES: AtomicU64 = AtomicU64::new(0);
+static HOOKS: AtomicU64 = AtomicU64::new(0);
 /// When the last refresh answer was handed over, µs since the Unix epoch.
 static LAST_REFRESH_ANSWER_US: AtomicU64 = AtomicU64::new(0);
 
@@ -53,6 +56,7 @@ async fn main() {
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/lists", get(lists))
+        .route("/hook", post(hook))
         .route("/stats", get(stats))
         .route("/control", get(control));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -152,9 +156,15 @@ async fn lists() -> Response {
 async fn stats() -> Response {
     Json(json!({
         "refreshes": REFRESHES.load(Ordering::Relaxed),
+        "hooks": HOOKS.load(Ordering::Relaxed),
         "last_refresh_answer_unix_us": LAST_REFRESH_ANSWER_US.load(Ordering::Relaxed),
     }))
     .into_response()
+}
+
+async fn hook() -> StatusCode {
+    HOOKS.fetch_add(1, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
 }
 
 async fn control(Query(params): Query<HashMap<String, u64>>) -> Response {
