@@ -38,7 +38,7 @@ mod sealing;
 mod turns;
 mod upkeep;
 
-pub use answers::{Connection, Credential, CredentialError, RevocationOutcome};
+pub use answers::{Connection, Credential, CredentialError, Listing, RevocationOutcome};
 pub use guesses::{GuessLimit, Guesser, TooManyGuesses};
 pub use overview::{Counts, Overview};
 pub use rekey::{rekey, RekeyReport};
@@ -63,8 +63,11 @@ use crate::emailoctopus_api::EmailOctopusApi;
 use crate::events::Outbox;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, TokenSet};
-use crate::store::{SealedCredential, Store, Upkeep};
+use crate::store::{ConnectionFilter, Profile, ProfileUpdate, SealedCredential, Store, Upkeep};
 use crate::task::run_to_completion;
+
+/// How many rows a listing without a limit reads per statement.
+const UNBOUNDED_PAGE: i64 = 1000;
 
 /// An access token is refreshed when it expires within this many seconds
 /// (or within half its lifetime, for tokens that live less than two minutes).
@@ -148,15 +151,45 @@ impl Connections {
             .map(Connection::from))
     }
 
-    pub async fn list(&self) -> Result<Vec<Connection>, CredentialError> {
-        Ok(self
-            .credentials
-            .store
-            .list_connections()
-            .await?
-            .iter()
-            .map(Connection::from)
-            .collect())
+    /// The connections that match `filter` after `after`, in id order: up
+    /// to `limit` of them and where the next page starts, or, without a
+    /// limit, all of them (read a bounded page at a time).
+    pub async fn find(
+        &self,
+        filter: &ConnectionFilter,
+        after: Option<&ConnectionId>,
+        limit: Option<i64>,
+    ) -> Result<Listing, CredentialError> {
+        let store = &self.credentials.store;
+        let mut listing = Listing::default();
+        let mut after = after.cloned();
+        loop {
+            let page = store
+                .find_connections(filter, after.as_ref(), limit.unwrap_or(UNBOUNDED_PAGE))
+                .await?;
+            listing
+                .connections
+                .extend(page.connections.iter().map(Connection::from));
+            after = page.connections.last().map(|row| row.id.clone());
+            match (page.more, limit) {
+                (true, None) => continue,
+                (true, Some(_)) => listing.next = after,
+                (false, _) => {}
+            }
+            return Ok(listing);
+        }
+    }
+
+    /// Rewrites the connection's end user and tags as `edit` says (see
+    /// `Store::edit_profile`): its credential stays, and no event is
+    /// recorded. `None` when there is no such connection.
+    pub async fn edit_profile<E>(
+        &self,
+        id: &ConnectionId,
+        edit: impl FnOnce(&Profile) -> Result<Profile, E>,
+    ) -> Result<Option<Result<Connection, E>>, CredentialError> {
+        let edited = self.credentials.store.edit_profile(id, edit).await?;
+        Ok(edited.map(|result| result.map(|row| Connection::from(&row))))
     }
 
     /// A credential good for at least the refresh margin, refreshing first if needed.
@@ -169,13 +202,15 @@ impl Connections {
         self.refresher.refresh_now(id).await
     }
 
-    /// Stores the tokens of a finished authorization. A reconnect replaces
-    /// the old grant, which is revoked at the provider (when it can be).
+    /// Stores the tokens of a finished authorization, with what its connect
+    /// session gives the connection. A reconnect replaces the old grant,
+    /// which is revoked at the provider (when it can be).
     pub async fn save_oauth(
         &self,
         id: &ConnectionId,
         tokens: TokenSet,
         requested_scopes: &[String],
+        profile: &ProfileUpdate,
     ) -> Result<Connection, CredentialError> {
         let credential = self
             .credentials
@@ -185,18 +220,20 @@ impl Connections {
             next_work_at: self.refresher.schedule.refresh_ahead_at(&credential, now),
             checked_at: None,
         };
-        self.save(id, &credential, upkeep).await
+        self.save(id, &credential, profile, upkeep).await
     }
 
-    /// Checks the key the app's backend sent at the API, then stores it.
-    /// Nothing is stored unless the API accepted it.
+    /// Checks the key the app's backend sent at the API, then stores it,
+    /// keeping the connection's end user and tags. Nothing is stored unless
+    /// the API accepted it.
     pub async fn save_api_key(
         &self,
         id: &ConnectionId,
         key: SecretString,
     ) -> Result<Connection, CredentialError> {
         self.check_api_key(&key, Guesser::Backend(id)).await?;
-        self.store_api_key(id, &key).await
+        self.store_api_key(id, &key, &ProfileUpdate::default())
+            .await
     }
 
     /// Asks the API whether it accepts `key`, within a bounded time, unless
@@ -209,11 +246,13 @@ impl Connections {
         self.keys.check(key, guesser).await
     }
 
-    /// Stores a key the API has accepted (see `check_api_key`).
+    /// Stores a key the API has accepted (see `check_api_key`), with what
+    /// `profile` gives the connection.
     pub async fn store_api_key(
         &self,
         id: &ConnectionId,
         key: &SecretString,
+        profile: &ProfileUpdate,
     ) -> Result<Connection, CredentialError> {
         let credential = self.credentials.seal_api_key(id, key);
         let now = self.credentials.clock.now();
@@ -221,7 +260,7 @@ impl Connections {
             next_work_at: Some(self.refresher.schedule.next_key_check(now)),
             checked_at: Some(now),
         };
-        self.save(id, &credential, upkeep).await
+        self.save(id, &credential, profile, upkeep).await
     }
 
     /// Stores `credential` as the connection's, connected (with its events,
@@ -231,9 +270,13 @@ impl Connections {
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
+        profile: &ProfileUpdate,
         upkeep: Upkeep,
     ) -> Result<Connection, CredentialError> {
-        let (row, replaced) = self.credentials.replace(id, credential, upkeep).await?;
+        let (row, replaced) = self
+            .credentials
+            .replace(id, credential, profile, upkeep)
+            .await?;
         match replaced {
             None => tracing::info!(connection = %id, kind = row.kind.as_str(), "connected"),
             Some(old) => {
