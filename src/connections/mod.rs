@@ -7,7 +7,8 @@
 //! (`key_checker.rs`, with the budgets of refused keys in `guesses.rs`), the revoker (`revoker.rs`) and the schedule
 //! (`schedule.rs`); the upkeep of one claimed connection (`upkeep.rs`) and
 //! what an API's refusal does (`refusals.rs`) use them together; what
-//! callers get back is in `answers.rs`.
+//! callers get back is in `answers.rs`. Finding connections and editing
+//! their end user and tags (`listing.rs`) touch no credential.
 //!
 //! How writes are kept apart, in one paragraph: every write of a row names
 //! the generation it read and changes nothing if the row has moved on
@@ -27,6 +28,7 @@ mod answers;
 mod credentials;
 mod guesses;
 mod key_checker;
+mod listing;
 mod overview;
 mod refresh_outcome;
 mod refresher;
@@ -63,11 +65,8 @@ use crate::emailoctopus_api::EmailOctopusApi;
 use crate::events::Outbox;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, TokenSet};
-use crate::store::{ConnectionFilter, Profile, ProfileUpdate, SealedCredential, Store, Upkeep};
+use crate::store::{ProfileUpdate, SealedCredential, Store, Upkeep};
 use crate::task::run_to_completion;
-
-/// How many rows a listing without a limit reads per statement.
-const UNBOUNDED_PAGE: i64 = 1000;
 
 /// An access token is refreshed when it expires within this many seconds
 /// (or within half its lifetime, for tokens that live less than two minutes).
@@ -149,47 +148,6 @@ impl Connections {
             .await?
             .as_ref()
             .map(Connection::from))
-    }
-
-    /// The connections that match `filter` after `after`, in id order: up
-    /// to `limit` of them and where the next page starts, or, without a
-    /// limit, all of them (read a bounded page at a time).
-    pub async fn find(
-        &self,
-        filter: &ConnectionFilter,
-        after: Option<&ConnectionId>,
-        limit: Option<i64>,
-    ) -> Result<Listing, CredentialError> {
-        let store = &self.credentials.store;
-        let mut listing = Listing::default();
-        let mut after = after.cloned();
-        loop {
-            let page = store
-                .find_connections(filter, after.as_ref(), limit.unwrap_or(UNBOUNDED_PAGE))
-                .await?;
-            listing
-                .connections
-                .extend(page.connections.iter().map(Connection::from));
-            after = page.connections.last().map(|row| row.id.clone());
-            match (page.more, limit) {
-                (true, None) => continue,
-                (true, Some(_)) => listing.next = after,
-                (false, _) => {}
-            }
-            return Ok(listing);
-        }
-    }
-
-    /// Rewrites the connection's end user and tags as `edit` says (see
-    /// `Store::edit_profile`): its credential stays, and no event is
-    /// recorded. `None` when there is no such connection.
-    pub async fn edit_profile<E>(
-        &self,
-        id: &ConnectionId,
-        edit: impl FnOnce(&Profile) -> Result<Profile, E>,
-    ) -> Result<Option<Result<Connection, E>>, CredentialError> {
-        let edited = self.credentials.store.edit_profile(id, edit).await?;
-        Ok(edited.map(|result| result.map(|row| Connection::from(&row))))
     }
 
     /// A credential good for at least the refresh margin, refreshing first if needed.
