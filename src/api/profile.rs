@@ -68,8 +68,11 @@ pub(super) fn session_profile(
     })
 }
 
-/// A JSON Merge Patch (RFC 7396) of a connection's end user and tags.
+/// A JSON Merge Patch (RFC 7396) of a connection's end user and tags. Any
+/// other member is refused: a patch of `status` or `kind` must not look as
+/// if it had been applied.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// An object replaces the end user; null removes it; absent keeps it.
     #[serde(default, deserialize_with = "present")]

@@ -11,7 +11,7 @@ use crate::support::{start, Backend, TestApp};
 on_both_backends!(
     a_merge_patch_replaces_the_end_user_and_merges_tags,
     a_patch_changes_no_credential_and_records_no_event,
-    a_patch_of_an_unknown_connection_is_not_found,
+    a_patch_of_an_unknown_connection_or_member_is_refused,
 );
 
 async fn patched(app: &TestApp, id: &str, patch: Value) -> Value {
@@ -98,7 +98,7 @@ async fn a_patch_changes_no_credential_and_records_no_event(backend: Backend) {
     assert_eq!(events_after["events"], events_before["events"]);
 }
 
-async fn a_patch_of_an_unknown_connection_is_not_found(backend: Backend) {
+async fn a_patch_of_an_unknown_connection_or_member_is_refused(backend: Backend) {
     let (_provider, _db, app) = start(backend, &[]).await;
     for id in ["nobody", "not%20an%20id"] {
         let (status, body) = app
@@ -109,4 +109,11 @@ async fn a_patch_of_an_unknown_connection_is_not_found(backend: Backend) {
     }
     let (_, list) = app.admin().get("/connections").await;
     assert_eq!(list["connections"], json!([]), "a patch creates nothing");
+    // Only the end user and tags may be patched.
+    app.connect_api_key("known").await;
+    let (status, body) = app
+        .admin()
+        .patch("/connections/known", json!({"status": "connected"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
