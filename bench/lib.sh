@@ -86,7 +86,8 @@ tasks_time() { awk '$1 == "cpu" { print $2 + $3 + $4 }' /proc/stat; }
 process_time() {
     local pid sum=0
     for pid in "$@"; do
-        [ -r "/proc/$pid/stat" ] && sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+        # An empty PID (no such process in this bench) would read /proc/stat.
+        [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] && sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
     done
     echo "$sum"
 }

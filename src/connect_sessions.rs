@@ -12,7 +12,7 @@ use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo, SessionHash
 use crate::clock::{Clock, UnixTime};
 use crate::crypto::{random_token, sha256_hex};
 use crate::oauth::FLOW_LIFETIME_SECS;
-use crate::store::{ConnectSessionRow, SessionRecord, Store, StoreError};
+use crate::store::{ConnectSessionRow, ProfileUpdate, SessionRecord, Store, StoreError};
 
 pub const SESSION_LIFETIME_SECS: i64 = 30 * 60;
 
@@ -51,13 +51,15 @@ impl ConnectSessions {
         }
     }
 
-    /// A session whose connect ends on this server's page, or at `return_to`.
+    /// A session whose connect ends on this server's page, or at
+    /// `return_to`, and gives the connection what `profile` holds.
     pub async fn create(
         &self,
         connection_id: ConnectionId,
         return_to: Option<ReturnTo>,
+        profile: ProfileUpdate,
     ) -> Result<IssuedSession, StoreError> {
-        self.insert(connection_id, return_to, None).await
+        self.insert(connection_id, return_to, None, profile).await
     }
 
     /// A session opened in a popup by a page on `origin`: its pages tell that
@@ -66,8 +68,10 @@ impl ConnectSessions {
         &self,
         connection_id: ConnectionId,
         origin: Origin,
+        profile: ProfileUpdate,
     ) -> Result<IssuedSession, StoreError> {
-        self.insert(connection_id, None, Some(origin)).await
+        self.insert(connection_id, None, Some(origin), profile)
+            .await
     }
 
     async fn insert(
@@ -75,6 +79,7 @@ impl ConnectSessions {
         connection_id: ConnectionId,
         return_to: Option<ReturnTo>,
         popup_origin: Option<Origin>,
+        profile: ProfileUpdate,
     ) -> Result<IssuedSession, StoreError> {
         let token = random_token();
         let expires_at = self.clock.now() + SESSION_LIFETIME_SECS;
@@ -83,6 +88,7 @@ impl ConnectSessions {
             return_to,
             popup_origin,
             expires_at,
+            profile,
         };
         self.store
             .create_connect_session(&sha256_hex(token.as_bytes()), &row)
@@ -157,6 +163,17 @@ impl ConnectSessions {
         self.store
             .consume_connect_session(hash.as_str(), self.clock.now())
             .await
+    }
+
+    /// What the session behind `hash` gives the connection it makes, used
+    /// or not (a callback finishes after `/auth` used it); nothing without
+    /// a session or once it is swept.
+    pub async fn profile(&self, hash: Option<&SessionHash>) -> Result<ProfileUpdate, StoreError> {
+        let Some(hash) = hash else {
+            return Ok(ProfileUpdate::default());
+        };
+        let record = self.store.connect_session_record(hash.as_str()).await?;
+        Ok(record.map(|r| r.session.profile).unwrap_or_default())
     }
 
     /// Where the session behind `hash` stands, for its whole life, used or not.

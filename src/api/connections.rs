@@ -1,4 +1,4 @@
-//! Backend routes on connections: list, show, fresh tokens, refresh, API keys, delete.
+//! Backend routes on one connection: show, fresh tokens, refresh, API keys, delete.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -14,7 +14,9 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::{NoSuchConnection, Unauthorized};
-use crate::checked::{ApiKey, ConnectionId, ConnectionKind, ConnectionStatus, IdError};
+use crate::checked::{
+    ApiKey, ConnectionId, ConnectionKind, ConnectionStatus, EndUser, IdError, Tags,
+};
 use crate::clock::rfc3339;
 use crate::connections::{Connection, Credential, RevocationOutcome};
 use crate::state::AppState;
@@ -56,6 +58,10 @@ pub struct ConnectionBody {
     last_checked_at: Option<String>,
     /// A short category of the last failure; never a provider's words.
     last_error: Option<String>,
+    /// Who the connection belongs to in the app; null when nobody was named.
+    end_user: Option<EndUser>,
+    /// The app's tags on the connection; `{}` when none.
+    tags: Tags,
 }
 
 impl From<&Connection> for ConnectionBody {
@@ -71,16 +77,10 @@ impl From<&Connection> for ConnectionBody {
             last_refreshed_at: c.last_refreshed_at.map(rfc3339),
             last_checked_at: c.last_checked_at.map(rfc3339),
             last_error: c.last_error.clone(),
+            end_user: c.profile.end_user.clone(),
+            tags: c.profile.tags.clone(),
         }
     }
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ConnectionList {
-    /// How this server connects: `oauth` (OAuth and API keys), `api_keys`
-    /// (no OAuth client configured) or `sandbox`.
-    mode: &'static str,
-    connections: Vec<ConnectionBody>,
 }
 
 /// A credential ready to send as `Authorization: Bearer`.
@@ -99,28 +99,6 @@ fn credential_body(credential: &Credential) -> Json<CredentialBody> {
         token_type: credential.token_type.clone(),
         expires_at: credential.expires_at.map(rfc3339),
     })
-}
-
-/// Every connection.
-#[utoipa::path(
-    get,
-    path = "/connections",
-    tag = "connections",
-    responses(
-        (status = 200, description = "Every connection", body = ConnectionList),
-        (status = 401, response = Unauthorized),
-    ),
-    security(("admin_bearer" = []))
-)]
-pub async fn list(
-    _: AdminAuth,
-    State(state): State<AppState>,
-) -> Result<Json<ConnectionList>, ApiError> {
-    let connections = state.connections.list().await?;
-    Ok(Json(ConnectionList {
-        mode: state.mode.name(),
-        connections: connections.iter().map(ConnectionBody::from).collect(),
-    }))
 }
 
 /// One connection.

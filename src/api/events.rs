@@ -11,7 +11,7 @@ use super::auth::AdminAuth;
 use super::connections::ConnectionPath;
 use super::error::{ApiError, Problem};
 use super::openapi::{NoSuchConnection, Unauthorized};
-use crate::checked::{ConnectionId, ConnectionKind, EventId, EventType};
+use crate::checked::{ConnectionId, ConnectionKind, EndUser, EventId, EventType, Tags};
 use crate::clock::rfc3339_millis;
 use crate::events::RedeliveryError;
 use crate::state::AppState;
@@ -43,6 +43,10 @@ pub struct EventBody {
     /// Why a connection needs re-authorization (`refresh_rejected`, `api_key_rejected`).
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// The connection's end user as it was when it happened; null when none.
+    end_user: Option<EndUser>,
+    /// The connection's tags as they were when it happened.
+    tags: Tags,
     /// Its place in the outbox: pass it as `after` to read what came later.
     cursor: String,
     delivery: DeliveryBody,
@@ -84,6 +88,8 @@ impl From<&EventRow> for EventBody {
             kind: event.kind,
             at: rfc3339_millis(event.at),
             reason: event.reason.clone(),
+            end_user: event.profile.end_user.clone(),
+            tags: event.profile.tags.clone(),
             cursor: event.seq.to_string(),
             delivery: DeliveryBody {
                 state: event.state,

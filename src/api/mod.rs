@@ -8,8 +8,10 @@ mod connections;
 pub mod error;
 mod events;
 mod json_body;
+mod listing;
 mod openapi;
 pub mod pacing;
+mod profile;
 pub mod proxy;
 pub mod proxy_path;
 mod proxy_retry;
@@ -28,10 +30,12 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(openapi::document))
         .route("/connect-sessions", post(sessions::create))
         .route("/connect-sessions/status", get(sessions::status))
-        .route("/connections", get(connections::list))
+        .route("/connections", get(listing::list))
         .route(
             "/connections/{id}",
-            get(connections::show).delete(connections::delete),
+            get(connections::show)
+                .patch(profile::patch)
+                .delete(connections::delete),
         )
         .route(
             "/connections/{id}/access-token",

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{connections, events, proxy, sessions};
+use super::{connections, events, listing, profile, proxy, sessions};
 
 /// The 401 every admin route may answer, described once.
 #[derive(utoipa::ToResponse)]
@@ -40,8 +40,9 @@ pub struct NoSuchConnection(Problem);
     paths(
         sessions::create,
         sessions::status,
-        connections::list,
+        listing::list,
         connections::show,
+        profile::patch,
         connections::access_token,
         connections::refresh,
         connections::put_api_key,

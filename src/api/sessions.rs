@@ -2,6 +2,8 @@
 //! page reads how one went with the session's own token (no bearer, and
 //! readable cross-origin only by the session's app origin).
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -14,6 +16,7 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, Problem};
 use super::json_body;
 use super::openapi::Unauthorized;
+use super::profile::{session_profile, EndUserInput};
 use crate::checked::SessionHash;
 use crate::checked::{ConnectionId, ConnectionKind, Origin, ReturnTo};
 use crate::clock::rfc3339;
@@ -43,6 +46,12 @@ pub struct NewSessionRequest {
     /// The app's origin (scheme, host, port) that opens the popup; required
     /// for, and only for, popup sessions; must be in `RETURN_TO_ORIGINS`.
     origin: Option<String>,
+    /// Who the connection belongs to in the app: given to it when the
+    /// connect finishes, replacing its end user; absent or null keeps it.
+    end_user: Option<EndUserInput>,
+    /// Given to the connection when the connect finishes, replacing all
+    /// its tags; absent or null keeps them. At most 32.
+    tags: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -80,7 +89,7 @@ pub struct StatusQuery {
     responses(
         (status = 201, description = "Created", body = CreatedSession),
         (status = 401, response = Unauthorized),
-        (status = 422, description = "Invalid connection id, return_to, mode or origin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid connection id, return_to, mode, origin, end_user or tags", body = Problem, content_type = "application/problem+json"),
     ),
     security(("admin_bearer" = []))
 )]
@@ -93,8 +102,16 @@ pub async fn create(
     let request: NewSessionRequest = json_body::parse(
         &headers,
         body,
-        &["connection_id", "return_to", "mode", "origin"],
+        &[
+            "connection_id",
+            "return_to",
+            "mode",
+            "origin",
+            "end_user",
+            "tags",
+        ],
     )?;
+    let profile = session_profile(request.end_user.as_ref(), request.tags)?;
     let connection_id =
         ConnectionId::parse(&request.connection_id).map_err(|e| ApiError::Invalid {
             field: "connection_id",
@@ -114,7 +131,10 @@ pub async fn create(
                     field: "origin",
                     reason: "must be an origin (scheme, host and port) in RETURN_TO_ORIGINS",
                 })?;
-            state.sessions.create_popup(connection_id, origin).await?
+            state
+                .sessions
+                .create_popup(connection_id, origin, profile)
+                .await?
         }
         (SessionMode::Popup, None, _) => {
             return Err(ApiError::Invalid {
@@ -143,7 +163,10 @@ pub async fn create(
                     field: "return_to",
                     reason: e.reason(),
                 })?;
-            state.sessions.create(connection_id, return_to).await?
+            state
+                .sessions
+                .create(connection_id, return_to, profile)
+                .await?
         }
     };
     Ok((StatusCode::CREATED, Json(created(session))).into_response())

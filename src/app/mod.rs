@@ -26,7 +26,7 @@ use crate::oauth::{ProviderClient, UsedFlows};
 use crate::sandbox::SandboxInfo;
 use crate::server;
 use crate::state::{AppState, Inner, RunningMode};
-use crate::store::{Backend, DatabaseUrl, Store, StoreError};
+use crate::store::{Backend, DatabaseUrl, ProfileUpdate, Store, StoreError};
 use crate::web::error::PageError;
 use crate::{api, monitoring, web};
 
@@ -265,7 +265,11 @@ impl App {
         if existing.is_some_and(|c| c.status == ConnectionStatus::Connected) {
             return Ok(None);
         }
-        let session = self.state.sessions.create(id, None).await?;
+        let session = self
+            .state
+            .sessions
+            .create(id, None, ProfileUpdate::default())
+            .await?;
         Ok(Some(session.connect_url))
     }
 

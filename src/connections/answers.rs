@@ -8,7 +8,7 @@ use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
 use crate::oauth::OAuthError;
-use crate::store::{ConnectionRow, Generation, StoreError};
+use crate::store::{ConnectionRow, Generation, Profile, StoreError};
 
 /// A connection as the outside may see it: never a token or key.
 #[derive(Debug, Clone)]
@@ -24,6 +24,16 @@ pub struct Connection {
     pub last_checked_at: Option<UnixTime>,
     /// A short category (`refresh_rejected`, `provider_timeout`, ...), never a provider's words.
     pub last_error: Option<String>,
+    /// Who it belongs to in the app, and the app's tags on it.
+    pub profile: Profile,
+}
+
+/// A page of connections, and the id the next page starts after (`None`
+/// when this was the last).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub connections: Vec<Connection>,
+    pub next: Option<ConnectionId>,
 }
 
 /// A credential ready to use at the API.
@@ -86,6 +96,7 @@ impl From<&ConnectionRow> for Connection {
             last_refreshed_at: row.last_refreshed_at,
             last_checked_at: row.last_checked_at,
             last_error: row.last_error.clone(),
+            profile: row.profile.clone(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::crypto::Sealer;
 use crate::events::Outbox;
 use crate::oauth::TokenSet;
-use crate::store::{ConnectionRow, SealedCredential, Store, Upkeep};
+use crate::store::{ConnectWrite, ConnectionRow, ProfileUpdate, SealedCredential, Store, Upkeep};
 
 /// The store, the key that seals credentials, the clock, the events that
 /// writes record, and the turns. Cheap to clone: every part is shared.
@@ -90,16 +90,23 @@ impl CredentialStore {
     /// concurrent connects do not keep failing each other's compare-and-swap
     /// (each failure costs two more statements), but a save never waits for
     /// a refresh: a reconnect wins over a refresh in flight, whose write then
-    /// finds another generation. Each write records `connection.created`,
-    /// and `connection.recovered` when the connection needed a person. The
-    /// row written, and the one it replaced.
+    /// finds another generation. The connection gets what `profile` holds
+    /// in the same write, so its events show it. Each write records
+    /// `connection.created`, and `connection.recovered` when the connection
+    /// needed a person. The row written, and the one it replaced.
     pub(super) async fn replace(
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
+        profile: &ProfileUpdate,
         upkeep: Upkeep,
     ) -> Result<(ConnectionRow, Option<ConnectionRow>), CredentialError> {
         let _turn = self.saving.take_in_order(id).await;
+        let write = ConnectWrite {
+            credential,
+            upkeep: &upkeep,
+            profile,
+        };
         loop {
             let now = self.clock.now();
             match self.store.get_connection(id).await? {
@@ -107,7 +114,7 @@ impl CredentialStore {
                     let created = |_: &ConnectionRow| vec![self.outbox.event(EventType::Created)];
                     if let Some(row) = self
                         .store
-                        .insert_connection(id, credential, &upkeep, now, created)
+                        .insert_connection(id, write, now, created)
                         .await?
                     {
                         return Ok((row, None));
@@ -123,7 +130,7 @@ impl CredentialStore {
                     };
                     if let Some(row) = self
                         .store
-                        .replace_connection(id, credential, &old, &upkeep, now, reconnected)
+                        .replace_connection(id, write, &old, now, reconnected)
                         .await?
                     {
                         return Ok((row, Some(old)));

@@ -7,7 +7,8 @@
 //! (`key_checker.rs`, with the budgets of refused keys in `guesses.rs`), the revoker (`revoker.rs`) and the schedule
 //! (`schedule.rs`); the upkeep of one claimed connection (`upkeep.rs`) and
 //! what an API's refusal does (`refusals.rs`) use them together; what
-//! callers get back is in `answers.rs`.
+//! callers get back is in `answers.rs`. Finding connections and editing
+//! their end user and tags (`listing.rs`) touch no credential.
 //!
 //! How writes are kept apart, in one paragraph: every write of a row names
 //! the generation it read and changes nothing if the row has moved on
@@ -27,6 +28,7 @@ mod answers;
 mod credentials;
 mod guesses;
 mod key_checker;
+mod listing;
 mod overview;
 mod refresh_outcome;
 mod refresher;
@@ -38,7 +40,7 @@ mod sealing;
 mod turns;
 mod upkeep;
 
-pub use answers::{Connection, Credential, CredentialError, RevocationOutcome};
+pub use answers::{Connection, Credential, CredentialError, Listing, RevocationOutcome};
 pub use guesses::{GuessLimit, Guesser, TooManyGuesses};
 pub use overview::{Counts, Overview};
 pub use rekey::{rekey, RekeyReport};
@@ -63,7 +65,7 @@ use crate::emailoctopus_api::EmailOctopusApi;
 use crate::events::Outbox;
 use crate::metrics::Metrics;
 use crate::oauth::{ProviderClient, TokenSet};
-use crate::store::{SealedCredential, Store, Upkeep};
+use crate::store::{ProfileUpdate, SealedCredential, Store, Upkeep};
 use crate::task::run_to_completion;
 
 /// An access token is refreshed when it expires within this many seconds
@@ -148,17 +150,6 @@ impl Connections {
             .map(Connection::from))
     }
 
-    pub async fn list(&self) -> Result<Vec<Connection>, CredentialError> {
-        Ok(self
-            .credentials
-            .store
-            .list_connections()
-            .await?
-            .iter()
-            .map(Connection::from)
-            .collect())
-    }
-
     /// A credential good for at least the refresh margin, refreshing first if needed.
     pub async fn fresh_credential(&self, id: &ConnectionId) -> Result<Credential, CredentialError> {
         self.refresher.fresh(id).await
@@ -169,13 +160,15 @@ impl Connections {
         self.refresher.refresh_now(id).await
     }
 
-    /// Stores the tokens of a finished authorization. A reconnect replaces
-    /// the old grant, which is revoked at the provider (when it can be).
+    /// Stores the tokens of a finished authorization, with what its connect
+    /// session gives the connection. A reconnect replaces the old grant,
+    /// which is revoked at the provider (when it can be).
     pub async fn save_oauth(
         &self,
         id: &ConnectionId,
         tokens: TokenSet,
         requested_scopes: &[String],
+        profile: &ProfileUpdate,
     ) -> Result<Connection, CredentialError> {
         let credential = self
             .credentials
@@ -185,18 +178,20 @@ impl Connections {
             next_work_at: self.refresher.schedule.refresh_ahead_at(&credential, now),
             checked_at: None,
         };
-        self.save(id, &credential, upkeep).await
+        self.save(id, &credential, profile, upkeep).await
     }
 
-    /// Checks the key the app's backend sent at the API, then stores it.
-    /// Nothing is stored unless the API accepted it.
+    /// Checks the key the app's backend sent at the API, then stores it,
+    /// keeping the connection's end user and tags. Nothing is stored unless
+    /// the API accepted it.
     pub async fn save_api_key(
         &self,
         id: &ConnectionId,
         key: SecretString,
     ) -> Result<Connection, CredentialError> {
         self.check_api_key(&key, Guesser::Backend(id)).await?;
-        self.store_api_key(id, &key).await
+        self.store_api_key(id, &key, &ProfileUpdate::default())
+            .await
     }
 
     /// Asks the API whether it accepts `key`, within a bounded time, unless
@@ -209,11 +204,13 @@ impl Connections {
         self.keys.check(key, guesser).await
     }
 
-    /// Stores a key the API has accepted (see `check_api_key`).
+    /// Stores a key the API has accepted (see `check_api_key`), with what
+    /// `profile` gives the connection.
     pub async fn store_api_key(
         &self,
         id: &ConnectionId,
         key: &SecretString,
+        profile: &ProfileUpdate,
     ) -> Result<Connection, CredentialError> {
         let credential = self.credentials.seal_api_key(id, key);
         let now = self.credentials.clock.now();
@@ -221,7 +218,7 @@ impl Connections {
             next_work_at: Some(self.refresher.schedule.next_key_check(now)),
             checked_at: Some(now),
         };
-        self.save(id, &credential, upkeep).await
+        self.save(id, &credential, profile, upkeep).await
     }
 
     /// Stores `credential` as the connection's, connected (with its events,
@@ -231,9 +228,13 @@ impl Connections {
         &self,
         id: &ConnectionId,
         credential: &SealedCredential,
+        profile: &ProfileUpdate,
         upkeep: Upkeep,
     ) -> Result<Connection, CredentialError> {
-        let (row, replaced) = self.credentials.replace(id, credential, upkeep).await?;
+        let (row, replaced) = self
+            .credentials
+            .replace(id, credential, profile, upkeep)
+            .await?;
         match replaced {
             None => tracing::info!(connection = %id, kind = row.kind.as_str(), "connected"),
             Some(old) => {

@@ -7,7 +7,7 @@
 
 use super::sealing::{open_field, seal_field, Field};
 use crate::crypto::{KeyRing, Purpose, Sealer};
-use crate::store::{ConnectionRow, Store, StoreError};
+use crate::store::{ConnectionFilter, ConnectionRow, Store, StoreError};
 
 const BATCH: i64 = 200;
 /// A row that keeps changing under us (refreshing constantly) is tried this often.
@@ -26,7 +26,10 @@ pub async fn rekey(store: &Store, keys: &KeyRing) -> Result<RekeyReport, StoreEr
     let mut report = RekeyReport::default();
     let mut after = None;
     loop {
-        let batch = store.connections_after(after.as_ref(), BATCH).await?;
+        let batch = store
+            .find_connections(&ConnectionFilter::default(), after.as_ref(), BATCH)
+            .await?
+            .connections;
         let Some(last) = batch.last() else { break };
         after = Some(last.id.clone());
         for row in batch {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::checked::{ConnectionKind, EventType};
+use crate::checked::{ConnectionKind, EndUser, EventType, Tags};
 use crate::clock::rfc3339_millis;
 use crate::store::EventRow;
 
@@ -17,6 +17,9 @@ struct Payload<'a> {
     /// Why a connection needs re-authorization.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
+    /// The connection's end user and tags as they were when it happened.
+    end_user: Option<&'a EndUser>,
+    tags: &'a Tags,
 }
 
 pub fn body(event: &EventRow) -> Vec<u8> {
@@ -27,6 +30,8 @@ pub fn body(event: &EventRow) -> Vec<u8> {
         kind: event.kind,
         at: rfc3339_millis(event.at),
         reason: event.reason.as_deref(),
+        end_user: event.profile.end_user.as_ref(),
+        tags: &event.profile.tags,
     })
     .expect("an event serialises")
 }

@@ -3,10 +3,12 @@
 use rand::Rng;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AnyConnection, Executor, Row};
 
+use super::profiles::{apply_update, decode_profile};
 use super::{
-    corrupt, ConnectionRow, Generation, NewEvent, SealedCredential, Store, StoreError, Upkeep,
+    corrupt, ConnectWrite, ConnectionRow, Generation, NewEvent, ProfileUpdate, SealedCredential,
+    Store, StoreError,
 };
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
@@ -15,7 +17,15 @@ use crate::clock::UnixTime;
 /// exact in any number type a tool may read it into.
 const FIRST_GENERATIONS: i64 = 1 << 52;
 
-pub(super) const COLUMNS: &str = "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures, generation";
+/// The columns a new connection is inserted with: all but its profile.
+macro_rules! credential_columns {
+    () => {
+        "id, kind, status, scopes, token_type, access_token, refresh_token, expires_at, created_at, updated_at, next_work_at, last_refreshed_at, last_checked_at, last_error, failures, generation"
+    };
+}
+
+/// What every read of a connection returns (`decode_connection`).
+pub(super) const COLUMNS: &str = concat!(credential_columns!(), ", ", profile_columns!());
 
 impl Store {
     pub async fn get_connection(
@@ -23,30 +33,6 @@ impl Store {
         id: &ConnectionId,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         fetch_connection(&mut *self.connection().await?, id).await
-    }
-
-    pub async fn list_connections(&self) -> Result<Vec<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY id");
-        let rows = sqlx::query(&sql)
-            .fetch_all(&mut *self.connection().await?)
-            .await?;
-        rows.iter().map(decode_connection).collect()
-    }
-
-    /// Up to `limit` connections with ids after `after`, in id order: a batch
-    /// that stays valid while other processes write.
-    pub async fn connections_after(
-        &self,
-        after: Option<&ConnectionId>,
-        limit: i64,
-    ) -> Result<Vec<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows = sqlx::query(&sql)
-            .bind(after.map_or("", ConnectionId::as_str))
-            .bind(limit)
-            .fetch_all(&mut *self.connection().await?)
-            .await?;
-        rows.iter().map(decode_connection).collect()
     }
 
     /// How many connections there are in each status.
@@ -65,44 +51,47 @@ impl Store {
     }
 
     /// Creates the connection unless one with this id exists (`None` then),
-    /// marked connected, with the events `announce` gives. Its generation
+    /// marked connected, with the end user and tags `profile` gives and the
+    /// events `announce` gives. Its generation
     /// starts at a random number, so that a connection deleted and made
     /// again cannot match a write that read the one before.
     pub async fn insert_connection(
         &self,
         id: &ConnectionId,
-        credential: &SealedCredential,
-        upkeep: &Upkeep,
+        write: ConnectWrite<'_>,
         now: UnixTime,
         announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!(
-            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0, $12)
+            "INSERT INTO connections ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, NULL, $11, NULL, 0, $12)
              ON CONFLICT (id) DO NOTHING
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}",
+            credential_columns!()
         );
         let first_generation = rand::thread_rng().gen_range(1..FIRST_GENERATIONS);
-        let insert = bind_credential(sqlx::query(&sql), id, credential)
+        let insert = bind_credential(sqlx::query(&sql), id, write.credential)
             .bind(now)
-            .bind(upkeep.next_work_at)
-            .bind(upkeep.checked_at)
+            .bind(write.upkeep.next_work_at)
+            .bind(write.upkeep.checked_at)
             .bind(first_generation);
-        self.write_announcing(async |c| insert.fetch_optional(c).await, announce)
-            .await
+        self.write_announcing(
+            async |c| with_profile(c, insert, id, write.profile).await,
+            announce,
+        )
+        .await
     }
 
     /// Replaces the connection's credential if it is still as `expected`
     /// (the generation and status last read; a reconnect keeps
-    /// `created_at`), marks it connected and records the events `announce`
-    /// gives. A refresh lease on the old credential ends with it (that
+    /// `created_at`), marks it connected, gives it what `profile` holds and
+    /// records the events `announce` gives. A refresh lease on the old credential ends with it (that
     /// refresh's write will find another credential). `None` when something
     /// else wrote it meanwhile.
     pub async fn replace_connection(
         &self,
         id: &ConnectionId,
-        credential: &SealedCredential,
+        write: ConnectWrite<'_>,
         expected: &ConnectionRow,
-        upkeep: &Upkeep,
         now: UnixTime,
         announce: impl FnOnce(&ConnectionRow) -> Vec<NewEvent>,
     ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -114,18 +103,21 @@ impl Store {
              WHERE id = $1 AND generation = $12 AND status = $13
              RETURNING {COLUMNS}"
         );
-        let update = bind_credential(sqlx::query(&sql), id, credential)
+        let update = bind_credential(sqlx::query(&sql), id, write.credential)
             .bind(now)
-            .bind(upkeep.next_work_at)
-            .bind(upkeep.checked_at)
+            .bind(write.upkeep.next_work_at)
+            .bind(write.upkeep.checked_at)
             .bind(expected.generation.0)
             .bind(expected.status.as_str());
-        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
-            .await
+        self.write_announcing(
+            async |c| with_profile(c, update, id, write.profile).await,
+            announce,
+        )
+        .await
     }
 
-    /// Deletes the connection and returns what it held, with the events
-    /// `announce` gives, or `None` if there was none.
+    /// Deletes the connection and its tags and returns what it held, with
+    /// the events `announce` gives, or `None` if there was none.
     pub async fn delete_connection(
         &self,
         id: &ConnectionId,
@@ -133,8 +125,17 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let sql = format!("DELETE FROM connections WHERE id = $1 RETURNING {COLUMNS}");
         let delete = sqlx::query(&sql).bind(id.as_str());
-        self.write_announcing(async |c| delete.fetch_optional(c).await, announce)
-            .await
+        let delete_tags =
+            sqlx::query("DELETE FROM connection_tags WHERE connection_id = $1").bind(id.as_str());
+        self.write_announcing(
+            async |c| {
+                let row = delete.fetch_optional(&mut *c).await?;
+                delete_tags.execute(&mut *c).await?;
+                Ok(row)
+            },
+            announce,
+        )
+        .await
     }
 
     /// Replaces the sealed credential with the same one sealed anew, only
@@ -197,7 +198,23 @@ pub(super) fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreErro
         last_error: row.try_get("last_error")?,
         failures: row.try_get("failures")?,
         generation: Generation(row.try_get("generation")?),
+        profile: decode_profile(row)?,
     })
+}
+
+/// Runs `write` (a connect's write of the credential) and, when it wrote a
+/// row, gives it what the connect's `profile` holds, so that the events
+/// recorded after see both.
+async fn with_profile<'q>(
+    connection: &mut AnyConnection,
+    write: Query<'q, Any, AnyArguments<'q>>,
+    id: &ConnectionId,
+    profile: &ProfileUpdate,
+) -> Result<Option<AnyRow>, sqlx::Error> {
+    match write.fetch_optional(&mut *connection).await? {
+        Some(row) => apply_update(connection, id, profile, row).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Binds `$1` to `$8`: the id and the credential, in `COLUMNS` order.

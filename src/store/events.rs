@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Executor, Row};
 
 use super::connections::decode_connection;
+use super::profiles::{bind_end_user, decode_profile, Profile, PROFILE_COLUMNS};
 use super::{corrupt, ConnectionRow, Store, StoreError};
 use crate::checked::{ConnectionId, ConnectionKind, EventId, EventType};
 use crate::clock::UnixMillis;
@@ -72,6 +73,8 @@ pub struct EventRow {
     pub next_attempt_at: Option<UnixMillis>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
+    /// The connection's end user and tags as they were when it happened.
+    pub profile: Profile,
 }
 
 /// What one delivery attempt got: a status code, or a short error category.
@@ -159,8 +162,10 @@ pub struct Backlog {
     pub oldest_pending_at: Option<UnixMillis>,
 }
 
-pub(super) const EVENT_COLUMNS: &str =
-    "seq, id, event, connection_id, kind, reason, created_at_ms, state, round, tries, next_attempt_ms, attempts";
+pub(super) const EVENT_COLUMNS: &str = concat!(
+    "seq, id, event, connection_id, kind, reason, created_at_ms, state, round, tries, next_attempt_ms, attempts, ",
+    profile_columns!()
+);
 
 impl Store {
     /// Runs `write` (one statement that returns the connection's row, or
@@ -324,21 +329,24 @@ async fn insert_event<'e, E: Executor<'e, Database = Any>>(
     } else {
         (DeliveryState::NotSent, None, Some(event.at))
     };
-    sqlx::query(
-        "INSERT INTO events (id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms, finished_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)",
-    )
-    .bind(event.id.as_str())
-    .bind(event.event.as_str())
-    .bind(about.id.as_str())
-    .bind(about.kind.as_str())
-    .bind(event.reason)
-    .bind(event.at)
-    .bind(state.as_str())
-    .bind(next_attempt)
-    .bind(finished)
-    .execute(executor)
-    .await?;
+    let sql = format!(
+        "INSERT INTO events (id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms, finished_at_ms, {PROFILE_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13)"
+    );
+    let insert = sqlx::query(&sql)
+        .bind(event.id.as_str())
+        .bind(event.event.as_str())
+        .bind(about.id.as_str())
+        .bind(about.kind.as_str())
+        .bind(event.reason)
+        .bind(event.at)
+        .bind(state.as_str())
+        .bind(next_attempt)
+        .bind(finished);
+    bind_end_user(insert, about.profile.end_user.as_ref())
+        .bind(about.profile.tags.to_json())
+        .execute(executor)
+        .await?;
     Ok(())
 }
 
@@ -362,6 +370,7 @@ pub(super) fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
         tries: row.try_get("tries")?,
         next_attempt_at: row.try_get("next_attempt_ms")?,
         attempts: Attempt::parse_history(&row.try_get::<String, _>("attempts")?)?,
+        profile: decode_profile(row)?,
     })
 }
 

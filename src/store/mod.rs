@@ -4,11 +4,21 @@
 //!
 //! The store keeps credentials as opaque sealed bytes: it never sees a token.
 
+/// The columns of an end user and tags, named alike on connections, on
+/// sessions and on events (see `profiles.rs`).
+macro_rules! profile_columns {
+    () => {
+        "end_user_id, end_user_email, end_user_display_name, tags"
+    };
+}
+
 mod backend;
 mod connections;
 mod event_log;
 mod events;
 mod kept;
+mod listing;
+mod profiles;
 mod session_outcomes;
 mod sessions;
 mod upkeep;
@@ -26,6 +36,8 @@ pub use event_log::EventPage;
 pub use events::{
     Attempt, AttemptError, AttemptRecord, Backlog, DeliveryState, EventRow, NewEvent,
 };
+pub use listing::{ConnectionFilter, Page, PageStatement};
+pub use profiles::{Profile, ProfileUpdate};
 pub use session_outcomes::SessionRecord;
 pub use upkeep::{CheckRecord, SweepCounts};
 
@@ -79,6 +91,7 @@ pub struct ConnectionRow {
     /// another key keeps it. Writes that must not overwrite another unseen
     /// compare it.
     pub generation: Generation,
+    pub profile: Profile,
 }
 
 /// Which write of a connection's credential a row holds (see
@@ -106,6 +119,15 @@ pub struct SealedCredential {
     pub expires_at: Option<UnixTime>,
 }
 
+/// What a connect writes: the sealed credential, its upkeep, and what the
+/// connect gives the connection besides.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectWrite<'a> {
+    pub credential: &'a SealedCredential,
+    pub upkeep: &'a Upkeep,
+    pub profile: &'a ProfileUpdate,
+}
+
 /// A connect session as stored (by the hash of its token).
 #[derive(Debug, Clone)]
 pub struct ConnectSessionRow {
@@ -114,6 +136,8 @@ pub struct ConnectSessionRow {
     /// Set for a popup session: the app's origin that its pages answer.
     pub popup_origin: Option<Origin>,
     pub expires_at: UnixTime,
+    /// What the connection it makes is given.
+    pub profile: ProfileUpdate,
 }
 
 /// Pool limits and how long a database that is down at start is waited for.

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::sessions::decode_session;
+use super::sessions::{decode_session, SESSION_COLUMNS};
 use super::{corrupt, ConnectSessionRow, Store, StoreError};
 use crate::checked::ConnectionKind;
 use crate::clock::UnixTime;
@@ -26,10 +26,10 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT connection_id, return_to, popup_origin, expires_at, used_at, outcome, outcome_kind
-             FROM connect_sessions WHERE token_hash = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS}, used_at, outcome, outcome_kind
+             FROM connect_sessions WHERE token_hash = $1"
+        ))
         .bind(token_hash)
         .fetch_optional(&mut *self.connection().await?)
         .await?;

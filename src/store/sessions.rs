@@ -4,13 +4,20 @@
 
 use sqlx::Row;
 
+use super::profiles::{bind_end_user, decode_update, PROFILE_COLUMNS};
 use super::{corrupt, ConnectSessionRow, Store, StoreError};
-use crate::checked::{ConnectionId, Origin, ReturnTo};
+use crate::checked::{ConnectionId, Origin, ReturnTo, Tags};
 use crate::clock::UnixTime;
 
 /// How long a session is kept after it expires, so that its status can still
 /// be read: a flow started in its last minute may take ten more to finish.
 pub const SESSION_STATUS_RETENTION_SECS: i64 = 60 * 60;
+
+/// What `decode_session` reads.
+pub(super) const SESSION_COLUMNS: &str = concat!(
+    "connection_id, return_to, popup_origin, expires_at, ",
+    profile_columns!()
+);
 
 impl Store {
     pub async fn create_connect_session(
@@ -18,17 +25,20 @@ impl Store {
         token_hash: &str,
         session: &ConnectSessionRow,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO connect_sessions (token_hash, connection_id, return_to, popup_origin, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(session.connection_id.as_str())
-        .bind(session.return_to.as_ref().map(ReturnTo::as_str))
-        .bind(session.popup_origin.as_ref().map(Origin::serialize))
-        .bind(session.expires_at)
-        .execute(&mut *self.connection().await?)
-        .await?;
+        let sql = format!(
+            "INSERT INTO connect_sessions (token_hash, connection_id, return_to, popup_origin, expires_at, {PROFILE_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        let insert = sqlx::query(&sql)
+            .bind(token_hash)
+            .bind(session.connection_id.as_str())
+            .bind(session.return_to.as_ref().map(ReturnTo::as_str))
+            .bind(session.popup_origin.as_ref().map(Origin::serialize))
+            .bind(session.expires_at);
+        bind_end_user(insert, session.profile.end_user.as_ref())
+            .bind(session.profile.tags.as_ref().map(Tags::to_json))
+            .execute(&mut *self.connection().await?)
+            .await?;
         Ok(())
     }
 
@@ -38,10 +48,10 @@ impl Store {
         token_hash: &str,
         now: UnixTime,
     ) -> Result<Option<ConnectSessionRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT connection_id, return_to, popup_origin, expires_at FROM connect_sessions
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM connect_sessions
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2"
+        ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&mut *self.connection().await?)
@@ -55,11 +65,11 @@ impl Store {
         token_hash: &str,
         now: UnixTime,
     ) -> Result<Option<ConnectSessionRow>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE connect_sessions SET used_at = $2
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING connection_id, return_to, popup_origin, expires_at",
-        )
+             RETURNING {SESSION_COLUMNS}"
+        ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&mut *self.connection().await?)
@@ -77,11 +87,11 @@ impl Store {
         now: UnixTime,
         limit: i64,
     ) -> Result<Option<(ConnectSessionRow, i64)>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE connect_sessions SET key_attempts = key_attempts + 1
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND key_attempts < $3
-             RETURNING connection_id, return_to, popup_origin, expires_at, key_attempts",
-        )
+             RETURNING {SESSION_COLUMNS}, key_attempts"
+        ))
         .bind(token_hash)
         .bind(now)
         .bind(limit)
@@ -150,5 +160,6 @@ pub(super) fn decode_session(row: &sqlx::any::AnyRow) -> Result<ConnectSessionRo
             .transpose()
             .map_err(|_| corrupt("session popup origin"))?,
         expires_at: row.try_get("expires_at")?,
+        profile: decode_update(row)?,
     })
 }

@@ -168,8 +168,9 @@ async fn exchange(
         .exchange_code(code, flow.verifier)
         .await
         .map_err(|e| PageError::Credential(e.into()))?;
+    let profile = state.sessions.profile(flow.session.as_ref()).await?;
     Ok(state
         .connections
-        .save_oauth(&flow.connection_id, tokens, provider.scopes())
+        .save_oauth(&flow.connection_id, tokens, provider.scopes(), &profile)
         .await?)
 }

@@ -113,9 +113,10 @@ async fn save(
         return Err(error);
     }
     let target = target(state, session, SessionUse::Consume).await?;
+    let profile = state.sessions.profile(target.session.as_ref()).await?;
     let connection = state
         .connections
-        .store_api_key(&target.connection_id, key)
+        .store_api_key(&target.connection_id, key, &profile)
         .await?;
     if let Some(hash) = &target.session {
         popup::record(state, hash, Outcome::Connected(connection.kind)).await;

@@ -109,7 +109,11 @@ pub(crate) async fn submit_key(
 }
 
 /// The connect page for `session`, as `browser` opens it.
-async fn connect_page(browser: &reqwest::Client, app: &TestApp, session: &str) -> String {
+pub(crate) async fn connect_page(
+    browser: &reqwest::Client,
+    app: &TestApp,
+    session: &str,
+) -> String {
     browser
         .get(app.at(&format!("/?session={session}")))
         .send()

@@ -13,6 +13,7 @@ mod browser_pages;
 mod callback_refusals;
 mod cli;
 mod connect_from_apps;
+mod end_users;
 mod events;
 mod flow;
 mod instances;

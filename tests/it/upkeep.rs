@@ -47,15 +47,6 @@ async fn metrics(app: &TestApp) -> String {
     answer.send().await.unwrap().text().await.unwrap()
 }
 
-/// Waits until an event named `event` about `id` has arrived; returns those that have.
-async fn arrived(receiver: &Receiver, event: &str, id: &str) -> Vec<serde_json::Value> {
-    eventually(format!("a {event} webhook about {id}"), async || {
-        let events = receiver.events(event, id);
-        (!events.is_empty()).then_some(events)
-    })
-    .await
-}
-
 /// How many events of each `(event, id)` the outbox holds: final counts
 /// (each event is written with its change), in which an extra one would
 /// show; and each of them was also delivered, signed, to `receiver`.
@@ -138,7 +129,7 @@ async fn a_deleted_api_key_is_noticed_by_the_check_and_its_return_too(backend: B
     let (_, connection) = app.admin().get("/connections/keyed").await;
     assert_eq!(connection["status"], "needs_reauth");
     assert_eq!(connection["last_error"], "api_key_rejected");
-    let events = arrived(&receiver, "connection.needs_reauth", "keyed").await;
+    let events = receiver.arrived("connection.needs_reauth", "keyed").await;
     assert_eq!(events[0]["reason"], "api_key_rejected");
     assert_eq!(events[0]["kind"], "api_key");
 
@@ -151,7 +142,7 @@ async fn a_deleted_api_key_is_noticed_by_the_check_and_its_return_too(backend: B
         app.admin().get("/connections/keyed").await.1["status"],
         "connected"
     );
-    arrived(&receiver, "connection.recovered", "keyed").await;
+    receiver.arrived("connection.recovered", "keyed").await;
 
     // An API that is down changes nothing; it is counted.
     provider.set(|c| c.upstream_status = 503);
@@ -208,7 +199,7 @@ async fn a_key_refused_through_the_proxy_needs_reauth_at_once(backend: Backend) 
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(provider.recorded("/api/lists").len(), before);
-    let events = arrived(&receiver, "connection.needs_reauth", "keyed").await;
+    let events = receiver.arrived("connection.needs_reauth", "keyed").await;
     assert_eq!(events[0]["reason"], "api_key_rejected");
     let counts = final_counts(&app, &receiver, [("connection.needs_reauth", "keyed")]).await;
     assert_eq!(counts, [1], "announced once");
@@ -231,7 +222,7 @@ async fn reconnecting_after_a_refused_refresh_is_announced_as_recovered(backend:
     let (_, connection) = app.admin().get("/connections/lapsed").await;
     assert_eq!(connection["status"], "needs_reauth");
     assert_eq!(connection["last_error"], "refresh_rejected");
-    let events = arrived(&receiver, "connection.needs_reauth", "lapsed").await;
+    let events = receiver.arrived("connection.needs_reauth", "lapsed").await;
     assert_eq!(events[0]["reason"], "refresh_rejected");
     // Nothing more to do for it until a person acts.
     assert!(app.upkeep().await.outcomes.is_empty());
@@ -240,7 +231,7 @@ async fn reconnecting_after_a_refused_refresh_is_announced_as_recovered(backend:
     let (_, connection) = app.admin().get("/connections/lapsed").await;
     assert_eq!(connection["status"], "connected");
     assert_eq!(connection["last_error"], serde_json::Value::Null);
-    arrived(&receiver, "connection.recovered", "lapsed").await;
+    receiver.arrived("connection.recovered", "lapsed").await;
     // A reconnect of a healthy connection is not a recovery.
     assert_eq!(app.connect("lapsed").await.status(), StatusCode::OK);
     let counts = final_counts(
@@ -281,7 +272,9 @@ async fn a_run_of_failed_refreshes_is_announced_once(backend: Backend) {
         "a transient failure needs no person"
     );
     assert_eq!(connection["last_error"], "provider_unavailable");
-    arrived(&receiver, "connection.refresh_failing", "flaky").await;
+    receiver
+        .arrived("connection.refresh_failing", "flaky")
+        .await;
 
     // Once refresh works again, a new run would be announced again.
     provider.set(|c| c.refresh_override = None);

@@ -16,6 +16,7 @@ use crate::connections::CredentialError;
 use crate::events::RedeliveryError;
 use crate::page::urlencode;
 use crate::state::AppState;
+use crate::store::ProfileUpdate;
 use crate::web::csrf;
 use crate::web::error::PageError;
 
@@ -71,7 +72,10 @@ pub async fn connect_link(
     signed_in.check_form(&state, &form.csrf_token)?;
     let id = ConnectionId::parse(form.connection_id.trim())
         .map_err(|_| PageError::Malformed("connection id"))?;
-    let issued = state.sessions.create(id.clone(), None).await?;
+    let issued = state
+        .sessions
+        .create(id.clone(), None, ProfileUpdate::default())
+        .await?;
     tracing::info!(connection = %id, "a connect link was made on the operator's page");
     Ok(connect_link_page(
         &state,

@@ -11,12 +11,12 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::session::{current, SignedIn};
-use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus, EndUser};
 use crate::clock::{rfc3339, rfc3339_millis};
 use crate::connections::Connection;
 use crate::page::urlencode;
 use crate::state::AppState;
-use crate::store::{DeliveryState, EventRow};
+use crate::store::{ConnectionFilter, DeliveryState, EventRow};
 use crate::web::csrf;
 use crate::web::error::PageError;
 
@@ -116,14 +116,18 @@ async fn find(
     status: Option<ConnectionStatus>,
 ) -> Result<(Vec<Connection>, Option<ConnectionId>), PageError> {
     let wanted = query.q.trim().to_lowercase();
+    let filter = ConnectionFilter {
+        status,
+        ..Default::default()
+    };
+    let after = ConnectionId::parse(&query.after).ok();
     let mut found: Vec<Connection> = state
         .connections
-        .list()
+        .find(&filter, after.as_ref(), None)
         .await?
+        .connections
         .into_iter()
-        .filter(|c| status.is_none_or(|s| c.status == s))
-        .filter(|c| wanted.is_empty() || c.id.as_str().to_lowercase().contains(&wanted))
-        .filter(|c| query.after.is_empty() || c.id.as_str() > query.after.as_str())
+        .filter(|c| wanted.is_empty() || matches_search(c, &wanted))
         .take(PAGE_ROWS + 1)
         .collect();
     let more = (found.len() > PAGE_ROWS).then(|| {
@@ -131,6 +135,19 @@ async fn find(
         found[PAGE_ROWS - 1].id.clone()
     });
     Ok((found, more))
+}
+
+/// Whether the connection's id, or its end user's id or email, holds `wanted` (lowercase).
+fn matches_search(connection: &Connection, wanted: &str) -> bool {
+    let end_user = connection.profile.end_user.as_ref();
+    [
+        Some(connection.id.as_str()),
+        end_user.map(EndUser::id),
+        end_user.and_then(EndUser::email),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|text| text.to_lowercase().contains(wanted))
 }
 
 fn counts_markup(by_status: &[(ConnectionStatus, i64)]) -> Markup {

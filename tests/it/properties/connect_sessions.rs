@@ -2,6 +2,7 @@
 //! store): a forged one finds nothing.
 
 use emailoctopus_connect::checked::ConnectionId;
+use emailoctopus_connect::store::ProfileUpdate;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
@@ -28,7 +29,11 @@ fn forged_connect_session_tokens_find_nothing() {
         url::Url::parse("http://127.0.0.1/").unwrap(),
     );
     let real = runtime
-        .block_on(sessions.create(ConnectionId::parse("c").unwrap(), None))
+        .block_on(sessions.create(
+            ConnectionId::parse("c").unwrap(),
+            None,
+            ProfileUpdate::default(),
+        ))
         .unwrap()
         .token;
     let near_misses = (any::<prop::sample::Index>(), any::<char>()).prop_map({

@@ -402,13 +402,14 @@ impl TestApp {
 
     /// A connect session for `id`, as the app's backend would make it.
     pub async fn session(&self, id: &str) -> String {
-        let (status, body) = self
-            .admin()
-            .post(
-                "/connect-sessions",
-                serde_json::json!({ "connection_id": id }),
-            )
-            .await;
+        self.session_with(serde_json::json!({ "connection_id": id }))
+            .await
+    }
+
+    /// A connect session made with `request` (`connection_id` and whatever
+    /// else `POST /connect-sessions` takes).
+    pub async fn session_with(&self, request: Value) -> String {
+        let (status, body) = self.admin().post("/connect-sessions", request).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
@@ -459,9 +460,13 @@ impl TestApp {
 
     /// A whole connect flow for `id` through `provider`; returns the callback's answer.
     pub async fn connect(&self, id: &str) -> reqwest::Response {
+        self.connect_through(&self.session(id).await).await
+    }
+
+    /// A whole connect flow through the connect session `session`.
+    pub async fn connect_through(&self, session: &str) -> reqwest::Response {
         let browser = self.browser();
-        let session = self.session(id).await;
-        let callback = self.begin(&browser, &session).await;
+        let callback = self.begin(&browser, session).await;
         browser.get(callback).send().await.unwrap()
     }
 }
@@ -535,6 +540,19 @@ impl Admin {
         json_of(
             self.request(reqwest::Method::PUT, path)
                 .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A JSON Merge Patch (RFC 7396), sent as `application/merge-patch+json`.
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        json_of(
+            self.request(reqwest::Method::PATCH, path)
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string())
                 .send()
                 .await
                 .unwrap(),

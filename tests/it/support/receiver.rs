@@ -194,6 +194,15 @@ impl Receiver {
             .collect()
     }
 
+    /// Waits until an event named `event` about `id` has arrived; returns those that have.
+    pub async fn arrived(&self, event: &str, id: &str) -> Vec<serde_json::Value> {
+        eventually(format!("a {event} webhook about {id}"), async || {
+            let events = self.events(event, id);
+            (!events.is_empty()).then_some(events)
+        })
+        .await
+    }
+
     /// The flags that send this server's webhooks here, retried and looked
     /// for quickly.
     pub async fn args(&self) -> Vec<String> {

@@ -109,9 +109,11 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
                 }
             }
             "additionalProperties" => {
-                if let (Some(object), Some(known)) = (value.as_object(), schema.get("properties")) {
+                // A map's schema (tags) has no `properties`: every member is additional.
+                if let Some(object) = value.as_object() {
+                    let known = schema.get("properties");
                     for (name, field) in object {
-                        if known.get(name).is_none() {
+                        if known.and_then(|k| k.get(name)).is_none() {
                             match rule {
                                 Value::Bool(false) => {
                                     return Err(format!("{at}: unexpected {name}"))
@@ -120,6 +122,14 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
                                 extra => validate(doc, extra, field, &format!("{at}.{name}"))?,
                             }
                         }
+                    }
+                }
+            }
+            "propertyNames" => {
+                if let Some(object) = value.as_object() {
+                    for name in object.keys() {
+                        let key = Value::String(name.clone());
+                        validate(doc, rule, &key, &format!("{at} key {name}"))?;
                     }
                 }
             }
