@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::session::{current, SignedIn};
-use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus, EndUser};
+use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::{rfc3339, rfc3339_millis};
 use crate::connections::Connection;
 use crate::page::urlencode;
@@ -21,7 +21,7 @@ use crate::web::csrf;
 use crate::web::error::PageError;
 
 /// Rows of the table per page.
-const PAGE_ROWS: usize = 50;
+const PAGE_ROWS: i64 = 50;
 /// Events shown on a connection's page (the rest through `GET /events`).
 const SHOWN_EVENTS: i64 = 100;
 
@@ -81,7 +81,7 @@ pub async fn dashboard(
         (counts_markup(&counts.by_status))
         form.search method="get" action="/admin" {
             label for="q" { "Find a connection" }
-            input #q type="search" name="q" value=(query.q) placeholder="connection id, end-user id or email";
+            input #q type="search" name="q" value=(query.q) placeholder="end-user email or id, connection id, or tag key:value";
             select name="status" aria-label="Status" {
                 option value="" { "any status" }
                 @for s in [ConnectionStatus::Connected, ConnectionStatus::NeedsReauth] {
@@ -109,45 +109,44 @@ pub async fn dashboard(
         .into_response())
 }
 
-/// The connections that match, a page of them, and the last id when there are more.
+/// The connections the search box and status name, a page of them, and
+/// where the next page starts. The box takes an end user's email (it has an
+/// `@`), a tag as `key:value` (no connection id has a `:`), or else an end
+/// user's id or a connection's id.
 async fn find(
     state: &AppState,
     query: &DashboardQuery,
     status: Option<ConnectionStatus>,
 ) -> Result<(Vec<Connection>, Option<ConnectionId>), PageError> {
-    let wanted = query.q.trim().to_lowercase();
-    let filter = ConnectionFilter {
+    let wanted = query.q.trim();
+    let mut filter = ConnectionFilter {
         status,
-        ..Default::default()
+        ..ConnectionFilter::default()
     };
+    let mut exact_id = None;
+    if wanted.contains('@') {
+        filter.end_user_email = Some(wanted.to_owned());
+    } else if let Some((key, value)) = wanted.split_once(':') {
+        filter.tags.push((key.to_owned(), value.to_owned()));
+    } else if !wanted.is_empty() {
+        filter.end_user_id = Some(wanted.to_owned());
+        exact_id = ConnectionId::parse(wanted).ok();
+    }
     let after = ConnectionId::parse(&query.after).ok();
-    let mut found: Vec<Connection> = state
+    let mut listing = state
         .connections
-        .find(&filter, after.as_ref(), None)
-        .await?
-        .connections
-        .into_iter()
-        .filter(|c| wanted.is_empty() || matches_search(c, &wanted))
-        .take(PAGE_ROWS + 1)
-        .collect();
-    let more = (found.len() > PAGE_ROWS).then(|| {
-        found.truncate(PAGE_ROWS);
-        found[PAGE_ROWS - 1].id.clone()
-    });
-    Ok((found, more))
-}
-
-/// Whether the connection's id, or its end user's id or email, holds `wanted` (lowercase).
-fn matches_search(connection: &Connection, wanted: &str) -> bool {
-    let end_user = connection.profile.end_user.as_ref();
-    [
-        Some(connection.id.as_str()),
-        end_user.map(EndUser::id),
-        end_user.and_then(EndUser::email),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|text| text.to_lowercase().contains(wanted))
+        .find(&filter, after.as_ref(), Some(PAGE_ROWS))
+        .await?;
+    // A connection named exactly so heads the first page.
+    if let (Some(id), None) = (exact_id, &after) {
+        if let Some(named) = state.connections.get(&id).await? {
+            let fits = status.is_none_or(|s| named.status == s);
+            if fits && !listing.connections.iter().any(|c| c.id == named.id) {
+                listing.connections.insert(0, named);
+            }
+        }
+    }
+    Ok((listing.connections, listing.next))
 }
 
 fn counts_markup(by_status: &[(ConnectionStatus, i64)]) -> Markup {
@@ -183,7 +182,7 @@ fn table(connections: &[Connection]) -> Markup {
             div.scroll {
                 table.admin {
                     thead { tr {
-                        th { "Connection" } th { "Status" } th { "Kind" }
+                        th { "Connection" } th { "Status" } th { "Kind" } th { "End user" } th { "Tags" }
                         th { "Last refresh" } th { "Last check" } th { "Last error" }
                     } }
                     tbody {
@@ -192,6 +191,8 @@ fn table(connections: &[Connection]) -> Markup {
                                 td { a href=(connection_address(&c.id)) { (c.id) } }
                                 td { span class=(format!("status-{}", c.status.as_str())) { (c.status.as_str()) } }
                                 td { (kind_name(c.kind)) }
+                                td { (end_user_markup(c)) }
+                                td { (tags_markup(c)) }
                                 td { (optional_time(c.last_refreshed_at)) }
                                 td { (optional_time(c.last_checked_at)) }
                                 td { (c.last_error.as_deref().unwrap_or("")) }
@@ -200,6 +201,23 @@ fn table(connections: &[Connection]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+fn end_user_markup(c: &Connection) -> Markup {
+    html! {
+        @if let Some(user) = &c.profile.end_user {
+            (user.display_name().unwrap_or(user.id()))
+            @if let Some(email) = user.email() { br; small { (email) } }
+        }
+    }
+}
+
+fn tags_markup(c: &Connection) -> Markup {
+    html! {
+        @for (key, value) in c.profile.tags.iter() {
+            span.tag { (key) "=" (value) } " "
         }
     }
 }
@@ -244,6 +262,8 @@ pub async fn connection(
                 dl.fields {
                     dt { "Status" } dd.status { (c.status.as_str()) }
                     dt { "Kind" } dd { (kind_name(c.kind)) }
+                    dt { "End user" } dd { (end_user_markup(c)) @if let Some(user) = &c.profile.end_user { " (id " code { (user.id()) } ")" } }
+                    dt { "Tags" } dd { (tags_markup(c)) }
                     dt { "Scopes" } dd { (c.scopes.join(" ")) }
                     dt { "Token expires" } dd { (optional_time(c.expires_at)) }
                     dt { "Created" } dd { (rfc3339(c.created_at)) }

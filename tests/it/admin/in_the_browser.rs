@@ -30,8 +30,21 @@ async fn an_operator_signs_in_finds_a_connection_makes_a_link_and_deletes_one() 
     args.push(format!("--token-encryption-key={}", new_key()));
     args.extend(receiver.args().await);
     let app = TestApp::start(&db, &args).await;
-    for id in ["alice-42", "bob-7", "carol-9"] {
+    for (id, name) in [
+        ("alice-42", "Alice"),
+        ("bob-7", "Bob"),
+        ("carol-9", "Carol"),
+    ] {
         app.connect_api_key(id).await;
+        let profile = serde_json::json!({
+            "end_user": { "id": format!("user-{id}"), "email": format!("{}@example.com", name.to_lowercase()), "display_name": name },
+            "tags": { "plan": if id == "bob-7" { "pro" } else { "free" } },
+        });
+        let (status, body) = app
+            .admin()
+            .patch(&format!("/connections/{id}"), profile)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
     assert_eq!(app.connect("dave-oauth").await.status(), StatusCode::OK);
     receiver.wait_for_delivered(4).await;
@@ -50,12 +63,21 @@ async fn an_operator_signs_in_finds_a_connection_makes_a_link_and_deletes_one() 
         browser.fill("admin_token", ADMIN_TOKEN).await;
         browser.click_button("Sign in").await;
         let dashboard = browser.wait_for_heading("Connections").await;
-        for id in ["alice-42", "bob-7", "carol-9", "dave-oauth"] {
-            assert!(dashboard.contains(id), "{id} listed: {dashboard}");
+        for shown in [
+            "alice-42",
+            "bob-7",
+            "carol-9",
+            "dave-oauth",
+            "Alice",
+            "bob@example.com",
+            "plan=pro",
+        ] {
+            assert!(dashboard.contains(shown), "{shown} shown: {dashboard}");
         }
         screenshot(&browser, "connections").await;
 
-        browser.fill("q", "bob").await;
+        // By the end user's email, in another case than the app gave it.
+        browser.fill("q", "BOB@example.com").await;
         browser.click_button("Search").await;
         // The same heading before and after: wait for the table to change.
         eventually("the search shows bob-7 alone", async || {

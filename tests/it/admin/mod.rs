@@ -5,3 +5,4 @@
 
 mod in_the_browser;
 mod refusals;
+mod search;
