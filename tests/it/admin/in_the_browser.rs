@@ -7,8 +7,8 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 
 use crate::support::browser::{bounded, Browser};
-use crate::support::receiver::Receiver;
-use crate::support::{eventually, new_key, Backend, FakeProvider, TestApp, TestDb, ADMIN_TOKEN};
+use crate::support::receiver::Hooked;
+use crate::support::{eventually, Backend, ADMIN_TOKEN};
 
 async fn screenshot(browser: &Browser, name: &str) {
     if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
@@ -23,13 +23,13 @@ async fn screenshot(browser: &Browser, name: &str) {
 #[ignore = "needs Chromium and chromedriver: apt-get install chromium chromium-driver, then cargo test -- --include-ignored"]
 async fn an_operator_signs_in_finds_a_connection_makes_a_link_and_deletes_one() {
     let browser = Browser::start().await;
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let receiver = Receiver::default();
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(receiver.args().await);
-    let app = TestApp::start(&db, &args).await;
+    let Hooked {
+        receiver,
+        app,
+        db: _db,
+        provider: _provider,
+        ..
+    } = Hooked::start(Backend::Sqlite).await;
     for (id, name) in [
         ("alice-42", "Alice"),
         ("bob-7", "Bob"),

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 
 use super::delivery::all_events;
 use crate::on_both_backends;
-use crate::support::receiver::Receiver;
+use crate::support::receiver::Hooked;
 use crate::support::{new_key, Backend, FakeProvider, TestApp, TestDb};
 
 on_both_backends!(an_event_that_cannot_be_written_undoes_its_change);
@@ -51,14 +51,14 @@ async fn without_a_webhook_events_are_kept_for_polling() {
 
 #[tokio::test]
 async fn finished_events_are_pruned_after_their_retention_and_pending_ones_never() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let receiver = Receiver::default();
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(receiver.args().await);
-    args.push("--event-retention-days=1".into());
-    let app = TestApp::start(&db, &args).await;
+    let Hooked {
+        db, receiver, args, ..
+    } = Hooked::start(Backend::Sqlite).await;
+    let app = TestApp::start(
+        &db,
+        &[args, vec!["--event-retention-days=1".into()]].concat(),
+    )
+    .await;
     app.connect_api_key("delivered").await;
     receiver.wait_for_delivered(1).await;
     receiver.fail(true);
@@ -139,18 +139,16 @@ async fn an_event_that_cannot_be_written_undoes_its_change(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs Postgres: set TEST_DATABASE_URL, then cargo test -- --include-ignored"]
 async fn two_instances_deliver_each_event_once_and_never_at_the_same_time() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Postgres).await;
-    let receiver = Receiver::default();
+    let Hooked {
+        db,
+        receiver,
+        app,
+        args,
+        ..
+    } = Hooked::start(Backend::Postgres).await;
     *receiver.delay.lock().unwrap() = Duration::from_millis(100);
     receiver.fail(true);
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(receiver.args().await);
-    let instances = [
-        TestApp::start(&db, &args).await,
-        TestApp::start(&db, &args).await,
-    ];
+    let instances = [app, TestApp::start(&db, &args).await];
     const EVENTS: usize = 20;
     let connects = (0..EVENTS).map(|i| {
         let (app, id) = (&instances[i % 2], format!("c{i}"));

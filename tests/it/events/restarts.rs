@@ -6,9 +6,9 @@
 
 use reqwest::StatusCode;
 
-use crate::support::receiver::Receiver;
+use crate::support::receiver::{Hooked, Receiver};
 use crate::support::{
-    new_key, provider::API_KEY, spawn_binary, with_flag, Backend, FakeProvider, TestApp, TestDb,
+    new_key, provider::API_KEY, spawn_binary, with_flag, Backend, FakeProvider, TestApp,
     ADMIN_TOKEN,
 };
 
@@ -127,14 +127,14 @@ async fn a_delivery_cut_off_by_a_kill_is_sent_again_once_its_lease_runs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stop_lets_a_delivery_in_flight_finish() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let receiver = Receiver::default();
+    let Hooked {
+        db,
+        receiver,
+        app,
+        args,
+        ..
+    } = Hooked::start(Backend::Sqlite).await;
     *receiver.delay.lock().unwrap() = std::time::Duration::from_millis(1500);
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(receiver.args().await);
-    let app = TestApp::start(&db, &args).await;
     app.connect_api_key("leaving").await;
     receiver.wait_for_open_delivery().await;
     app.stop().await;
@@ -150,15 +150,15 @@ async fn a_stop_lets_a_delivery_in_flight_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stop_that_cuts_a_delivery_short_gives_its_lease_back() {
-    let provider = FakeProvider::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let receiver = Receiver::default();
+    let Hooked {
+        db,
+        receiver,
+        app,
+        args,
+        ..
+    } = Hooked::start(Backend::Sqlite).await;
     // Longer than the stop's grace (5 s): the attempt is cut short.
     *receiver.delay.lock().unwrap() = std::time::Duration::from_secs(60);
-    let mut args = provider.args();
-    args.push(format!("--token-encryption-key={}", new_key()));
-    args.extend(receiver.args().await);
-    let app = TestApp::start(&db, &args).await;
     app.connect_api_key("cut-short").await;
     receiver.wait_for_open_delivery().await;
     app.stop().await;

@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::Router;
 use emailoctopus_connect::events::sign;
 
-use super::eventually;
+use super::{eventually, new_key, Backend, FakeProvider, TestApp, TestDb};
 
 pub const SECRET: &str = "webhook-secret-for-tests";
 
@@ -212,6 +212,35 @@ impl Receiver {
             "--webhook-retry-base-ms=10".into(),
             "--events-poll-ms=50".into(),
         ]
+    }
+}
+
+/// A server on a fresh database whose webhooks come to a fresh receiver,
+/// and the flags it was started with (to start another on the same database).
+pub struct Hooked {
+    pub provider: FakeProvider,
+    pub db: TestDb,
+    pub receiver: Receiver,
+    pub app: TestApp,
+    pub args: Vec<String>,
+}
+
+impl Hooked {
+    pub async fn start(backend: Backend) -> Self {
+        let provider = FakeProvider::start().await;
+        let db = TestDb::new(backend).await;
+        let receiver = Receiver::default();
+        let mut args = provider.args();
+        args.push(format!("--token-encryption-key={}", new_key()));
+        args.extend(receiver.args().await);
+        let app = TestApp::start(&db, &args).await;
+        Self {
+            provider,
+            db,
+            receiver,
+            app,
+            args,
+        }
     }
 }
 
