@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
+use super::connection_in;
 use super::pages::{connect_link_page, sign_in_page};
 use super::session::{self, SignedIn};
 use crate::checked::{ConnectionId, EventId};
@@ -92,9 +93,8 @@ pub async fn refresh(
     Path(raw): Path<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    signed_in.check_form(&state, &form.csrf_token)?;
-    let id = ConnectionId::parse(&raw).map_err(|_| PageError::NotFound)?;
+    allowed(&state, &signed_in, form)?;
+    let id = connection_in(&raw)?;
     let done = match state.connections.refresh_now(&id).await {
         Ok(_) => "refreshed",
         Err(CredentialError::NotFound) => return Err(PageError::NotFound),
@@ -112,9 +112,8 @@ pub async fn delete(
     Path(raw): Path<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    signed_in.check_form(&state, &form.csrf_token)?;
-    let id = ConnectionId::parse(&raw).map_err(|_| PageError::NotFound)?;
+    allowed(&state, &signed_in, form)?;
+    let id = connection_in(&raw)?;
     state
         .connections
         .delete(&id)
@@ -130,8 +129,7 @@ pub async fn redeliver(
     Path(raw): Path<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Form(form) = form?;
-    signed_in.check_form(&state, &form.csrf_token)?;
+    allowed(&state, &signed_in, form)?;
     let id = EventId::parse(&raw).ok_or(PageError::NotFound)?;
     let event = match state.events.redeliver(&id).await {
         Ok(event) => event,
@@ -141,6 +139,16 @@ pub async fn redeliver(
         Err(RedeliveryError::Store(error)) => return Err(PageError::Store(error)),
     };
     Ok(back_to(&event.connection_id, "redelivered"))
+}
+
+/// Whether a change's form carries this session's token.
+fn allowed(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: Result<Form<ChangeForm>, FormRejection>,
+) -> Result<(), PageError> {
+    let Form(form) = form?;
+    signed_in.check_form(state, &form.csrf_token)
 }
 
 fn back_to(id: &ConnectionId, done: &str) -> Response {

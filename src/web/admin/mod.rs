@@ -14,7 +14,14 @@ use axum::middleware;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
+use crate::checked::ConnectionId;
 use crate::state::AppState;
+use crate::web::error::PageError;
+
+/// The connection an address names; one that cannot exist is not found.
+fn connection_in(raw: &str) -> Result<ConnectionId, PageError> {
+    ConnectionId::parse(raw).map_err(|_| PageError::NotFound)
+}
 
 /// Whether `path` is one of the operator's page's, whose errors lead back to it.
 pub fn is_admin_path(path: &str) -> bool {

@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::connection_in;
 use super::session::{current, SignedIn};
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::{rfc3339, rfc3339_millis};
@@ -244,7 +245,7 @@ pub async fn connection(
     Path(raw): Path<String>,
     query: Result<Query<NoticeQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
-    let id = ConnectionId::parse(&raw).map_err(|_| PageError::NotFound)?;
+    let id = connection_in(&raw)?;
     let done = query.map(|Query(q)| q.done).unwrap_or_default();
     let connection = state.connections.get(&id).await?;
     let events = state.events.after(Some(&id), 0, SHOWN_EVENTS).await?;
@@ -355,7 +356,7 @@ pub async fn confirm_delete(
     signed_in: SignedIn,
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = ConnectionId::parse(&raw).map_err(|_| PageError::NotFound)?;
+    let id = connection_in(&raw)?;
     state
         .connections
         .get(&id)

@@ -12,24 +12,35 @@ use crate::support::{
     ADMIN_TOKEN,
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn events_pending_at_a_sigkill_are_delivered_once_after_the_restart() {
-    let provider = FakeProvider::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let receiver = Receiver::default();
-    receiver.fail(true);
+/// The real binary's flags: an SQLite file in `dir` (so a restart finds
+/// it), webhooks to `receiver`, a 2 s provider timeout.
+async fn binary_args(
+    provider: &FakeProvider,
+    dir: &std::path::Path,
+    receiver: &Receiver,
+) -> Vec<String> {
     let mut args = provider.args();
     args.extend([
         format!("--token-encryption-key={}", new_key()),
         format!(
             "--database-url=sqlite://{}",
-            dir.path().join("events.db").display()
+            dir.join("events.db").display()
         ),
         format!("--admin-token={ADMIN_TOKEN}"),
         "--listen-addr=127.0.0.1:0".into(),
         "--provider-timeout-secs=2".into(),
     ]);
     args.extend(receiver.args().await);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_pending_at_a_sigkill_are_delivered_once_after_the_restart() {
+    let provider = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::default();
+    receiver.fail(true);
+    let args = binary_args(&provider, dir.path(), &receiver).await;
     // Short first retries: the ones due after the restart come within seconds.
     let args = with_flag(args, "--webhook-retry-base-ms", "50");
 
@@ -82,19 +93,8 @@ async fn a_delivery_cut_off_by_a_kill_is_sent_again_once_its_lease_runs_out() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::default();
     *receiver.delay.lock().unwrap() = std::time::Duration::from_secs(60);
-    let mut args = provider.args();
-    args.extend([
-        format!("--token-encryption-key={}", new_key()),
-        format!(
-            "--database-url=sqlite://{}",
-            dir.path().join("events.db").display()
-        ),
-        format!("--admin-token={ADMIN_TOKEN}"),
-        "--listen-addr=127.0.0.1:0".into(),
-        // A lease is five times this: ten seconds.
-        "--provider-timeout-secs=2".into(),
-    ]);
-    args.extend(receiver.args().await);
+    // A lease is five times the provider timeout: ten seconds.
+    let args = binary_args(&provider, dir.path(), &receiver).await;
     let (mut doomed, url) = spawn_binary(&args).await;
     let answer = reqwest::Client::new()
         .put(format!("{url}/connections/cut/api-key"))
