@@ -3,12 +3,11 @@
 use rand::Rng;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 use super::profiles::{apply_update, decode_profile};
 use super::{
-    corrupt, ConnectWrite, ConnectionRow, Generation, NewEvent, ProfileUpdate, SealedCredential,
-    Store, StoreError,
+    corrupt, ConnectWrite, ConnectionRow, Generation, NewEvent, SealedCredential, Store, StoreError,
 };
 use crate::checked::{ConnectionId, ConnectionKind, ConnectionStatus};
 use crate::clock::UnixTime;
@@ -75,7 +74,8 @@ impl Store {
             .bind(write.upkeep.checked_at)
             .bind(first_generation);
         self.write_announcing(
-            async |c| with_profile(c, insert, id, write.profile).await,
+            insert,
+            async |c, row| apply_update(c, id, write.profile, row).await,
             announce,
         )
         .await
@@ -110,7 +110,8 @@ impl Store {
             .bind(expected.generation.0)
             .bind(expected.status.as_str());
         self.write_announcing(
-            async |c| with_profile(c, update, id, write.profile).await,
+            update,
+            async |c, row| apply_update(c, id, write.profile, row).await,
             announce,
         )
         .await
@@ -128,9 +129,9 @@ impl Store {
         let delete_tags =
             sqlx::query("DELETE FROM connection_tags WHERE connection_id = $1").bind(id.as_str());
         self.write_announcing(
-            async |c| {
-                let row = delete.fetch_optional(&mut *c).await?;
-                delete_tags.execute(&mut *c).await?;
+            delete,
+            async |c, row| {
+                delete_tags.execute(c).await?;
                 Ok(row)
             },
             announce,
@@ -200,21 +201,6 @@ pub(super) fn decode_connection(row: &AnyRow) -> Result<ConnectionRow, StoreErro
         generation: Generation(row.try_get("generation")?),
         profile: decode_profile(row)?,
     })
-}
-
-/// Runs `write` (a connect's write of the credential) and, when it wrote a
-/// row, gives it what the connect's `profile` holds, so that the events
-/// recorded after see both.
-async fn with_profile<'q>(
-    connection: &mut AnyConnection,
-    write: Query<'q, Any, AnyArguments<'q>>,
-    id: &ConnectionId,
-    profile: &ProfileUpdate,
-) -> Result<Option<AnyRow>, sqlx::Error> {
-    match write.fetch_optional(&mut *connection).await? {
-        Some(row) => apply_update(connection, id, profile, row).await.map(Some),
-        None => Ok(None),
-    }
 }
 
 /// Binds `$1` to `$8`: the id and the credential, in `COLUMNS` order.

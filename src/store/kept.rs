@@ -110,12 +110,27 @@ pub(super) enum Connection<'a> {
     Pooled(PoolConnection<Any>),
 }
 
+impl Connection<'_> {
+    /// Closes the connection rather than letting anyone use it again (its
+    /// session may hold an unfinished transaction); the pool opens another.
+    pub(super) fn discard(&mut self) {
+        match self {
+            Self::Kept { connection, .. } => {
+                if let Some(mut connection) = connection.take() {
+                    connection.close_on_drop();
+                }
+            }
+            Self::Pooled(connection) => connection.close_on_drop(),
+        }
+    }
+}
+
 impl Deref for Connection<'_> {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
         match self {
-            Self::Kept { connection, .. } => connection.as_ref().expect("present until dropped"),
+            Self::Kept { connection, .. } => connection.as_ref().expect("present until discarded"),
             Self::Pooled(connection) => connection,
         }
     }
@@ -124,7 +139,7 @@ impl Deref for Connection<'_> {
 impl DerefMut for Connection<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            Self::Kept { connection, .. } => connection.as_mut().expect("present until dropped"),
+            Self::Kept { connection, .. } => connection.as_mut().expect("present until discarded"),
             Self::Pooled(connection) => connection,
         }
     }

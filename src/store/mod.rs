@@ -21,6 +21,7 @@ mod listing;
 mod profiles;
 mod session_outcomes;
 mod sessions;
+mod transaction;
 mod upkeep;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::connections::{decode_connection, COLUMNS};
 use super::sessions::SESSION_STATUS_RETENTION_SECS;
+use super::transaction::as_written;
 use super::{ConnectionRow, Generation, NewEvent, SealedCredential, Store, StoreError};
 use crate::checked::{ConnectionId, ConnectionStatus};
 use crate::clock::UnixTime;
@@ -134,8 +135,7 @@ impl Store {
             .bind(now)
             .bind(expected.0)
             .bind(reason);
-        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
-            .await
+        self.write_announcing(update, as_written, announce).await
     }
 
     /// Counts a transient refresh failure (if the credential is still the
@@ -161,8 +161,7 @@ impl Store {
             .bind(expected.0)
             .bind(error)
             .bind(retry_at);
-        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
-            .await
+        self.write_announcing(update, as_written, announce).await
     }
 
     /// Records what a key check found, if the key is still the generation
@@ -193,8 +192,7 @@ impl Store {
             .bind(record.last_error)
             .bind(record.next_work_at)
             .bind(now);
-        self.write_announcing(async |c| update.fetch_optional(c).await, announce)
-            .await
+        self.write_announcing(update, as_written, announce).await
     }
 
     /// Leases up to `limit` rows due for upkeep (`next_work_at <= now`,
