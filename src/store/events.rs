@@ -120,8 +120,7 @@ pub struct AttemptRecord {
 }
 
 impl Attempt {
-    /// One line of the `attempts` column: `AT STATUS ERROR`, `-` for none;
-    /// only numbers and fixed words, so it can be written into a statement.
+    /// One line of the `attempts` column: `AT STATUS ERROR`, `-` for none.
     fn line(&self) -> String {
         let status = self.status_code.map_or("-".to_owned(), |s| s.to_string());
         let error = self.error.map_or("-", AttemptError::as_str);
@@ -257,42 +256,19 @@ impl Store {
         if attempts.is_empty() {
             return Ok(0);
         }
-        // Every value is this program's own (numbers, fixed words), so the
-        // statement is written out, one branch per event, and runs once.
-        let mut history = String::new();
-        let (mut tries, mut state, mut next, mut finished) =
-            (String::new(), String::new(), String::new(), String::new());
-        let mut seqs = Vec::new();
-        for (event, record) in attempts {
-            let (seq, round) = (event.seq, event.round);
-            seqs.push(seq.to_string());
-            history.push_str(&format!(" WHEN {seq} THEN '{}'", record.attempt.line()));
-            let this = format!("seq = {seq} AND round = {round}");
-            tries.push_str(&format!(" WHEN {this} THEN tries + 1"));
-            state.push_str(&format!(" WHEN {this} THEN '{}'", record.state.as_str()));
-            next.push_str(&format!(
-                " WHEN {this} THEN {}",
-                sql_number(record.next_attempt_at)
-            ));
-            let ended = (record.state != DeliveryState::Pending).then_some(record.attempt.at);
-            finished.push_str(&format!(" WHEN {this} THEN {}", sql_number(ended)));
+        let sql = record_attempts_sql(attempts.len());
+        let mut record = sqlx::query(&sql).bind(owner);
+        for (event, attempt) in attempts {
+            let ended = (attempt.state != DeliveryState::Pending).then_some(attempt.attempt.at);
+            record = record
+                .bind(event.seq)
+                .bind(event.round)
+                .bind(attempt.attempt.line())
+                .bind(attempt.state.as_str())
+                .bind(attempt.next_attempt_at)
+                .bind(ended);
         }
-        let sql = format!(
-            "UPDATE events SET lease_until_ms = NULL, lease_owner = NULL,
-               attempts = attempts || CASE seq{history} END,
-               tries = CASE{tries} ELSE tries END,
-               state = CASE{state} ELSE state END,
-               next_attempt_ms = CASE{next} ELSE next_attempt_ms END,
-               finished_at_ms = CASE{finished} ELSE finished_at_ms END
-             WHERE lease_owner = $1 AND seq IN ({})",
-            seqs.join(", ")
-        );
-        // Not kept prepared: every batch's statement is another.
-        let recorded = sqlx::query(&sql)
-            .persistent(false)
-            .bind(owner)
-            .execute(&mut *self.connection().await?)
-            .await?;
+        let recorded = record.execute(&mut *self.connection().await?).await?;
         Ok(recorded.rows_affected())
     }
 
@@ -408,17 +384,122 @@ pub(super) fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
     })
 }
 
-/// A number, or NULL, as SQL text.
-fn sql_number(value: Option<i64>) -> String {
-    value.map_or("NULL".to_owned(), |n| n.to_string())
+/// The statement `record_attempts` runs for `count` attempts, binding `$1`
+/// to the owner and six values an attempt after it. Its text depends on the
+/// count alone, so each batch size is prepared once and kept.
+fn record_attempts_sql(count: usize) -> String {
+    const COLUMNS: [&str; 6] = ["BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT"];
+    let rows = (0..count)
+        .map(|n| {
+            let values = COLUMNS
+                .iter()
+                .enumerate()
+                .map(|(i, column)| format!("CAST(${} AS {column})", 2 + n * COLUMNS.len() + i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({values})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    // An attempt of the current round moves the event on; one of a round a
+    // redelivery replaced only joins its history.
+    let this_round = "events.round = attempt.round";
+    format!(
+        "WITH attempt (seq, round, line, state, next_attempt_ms, finished_at_ms) AS (VALUES {rows})
+         UPDATE events SET lease_until_ms = NULL, lease_owner = NULL,
+           attempts = events.attempts || attempt.line,
+           tries = CASE WHEN {this_round} THEN events.tries + 1 ELSE events.tries END,
+           state = CASE WHEN {this_round} THEN attempt.state ELSE events.state END,
+           next_attempt_ms = CASE WHEN {this_round} THEN attempt.next_attempt_ms ELSE events.next_attempt_ms END,
+           finished_at_ms = CASE WHEN {this_round} THEN attempt.finished_at_ms ELSE events.finished_at_ms END
+         FROM attempt
+         WHERE events.seq = attempt.seq AND events.lease_owner = $1"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use sqlx::Row;
 
-    use super::{Attempt, AttemptError};
-    use crate::store::Store;
+    use super::{Attempt, AttemptError, AttemptRecord, DeliveryState};
+    use crate::checked::ConnectionId;
+    use crate::store::testing::save;
+    use crate::store::{EventPage, EventRow, Store};
+
+    fn delivered(at: i64) -> AttemptRecord {
+        AttemptRecord {
+            attempt: Attempt {
+                at,
+                status_code: Some(204),
+                error: None,
+            },
+            state: DeliveryState::Delivered,
+            next_attempt_at: None,
+        }
+    }
+
+    async fn read_back(store: &Store, id: &ConnectionId) -> Vec<EventRow> {
+        let page = EventPage {
+            connection: Some(id),
+            after: 0,
+            limit: 10,
+        };
+        store.events_on(page).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_recorded_for_the_owner_and_an_old_round_only_joins_the_history() {
+        let (store, _dir) = Store::temporary().await;
+        let id = ConnectionId::parse("recorded").unwrap();
+        assert!(save(&store, &id, 3).await);
+        let now = 1_700_000_000_000;
+        let claimed = store
+            .claim_due_events(now, "me", now + 60_000, 32)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        // The third is redelivered while its attempt is in flight.
+        store
+            .redeliver(&claimed[2].id, now + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let batch: Vec<_> = claimed
+            .iter()
+            .map(|event| (event, delivered(now + 5)))
+            .collect();
+        assert_eq!(
+            store.record_attempts("someone else", &batch).await.unwrap(),
+            0
+        );
+        assert_eq!(store.record_attempts("me", &batch).await.unwrap(), 3);
+        let events = read_back(&store, &id).await;
+        for event in &events[..2] {
+            assert_eq!((event.state, event.tries), (DeliveryState::Delivered, 1));
+            assert_eq!(event.attempts, [delivered(now + 5).attempt]);
+        }
+        let redelivered = &events[2];
+        assert_eq!(
+            (redelivered.state, redelivered.tries, redelivered.round),
+            (DeliveryState::Pending, 0, 1)
+        );
+        assert_eq!(redelivered.next_attempt_at, Some(now + 1));
+        assert_eq!(redelivered.attempts, [delivered(now + 5).attempt]);
+        // Its new round is claimed and recorded as any other.
+        let again = store
+            .claim_due_events(now + 10, "me", now + 60_000, 32)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        let batch = [(&again[0], delivered(now + 20))];
+        assert_eq!(store.record_attempts("me", &batch).await.unwrap(), 1);
+        let redelivered = &read_back(&store, &id).await[2];
+        assert_eq!(
+            (redelivered.state, redelivered.tries),
+            (DeliveryState::Delivered, 1)
+        );
+        assert_eq!(redelivered.attempts.len(), 2);
+    }
 
     /// Delivered events stay for their retention: a claim that walked past
     /// them would cost more with every event ever sent.

@@ -21,6 +21,8 @@ mod listing;
 mod profiles;
 mod session_outcomes;
 mod sessions;
+#[cfg(test)]
+mod testing;
 mod transaction;
 mod upkeep;
 

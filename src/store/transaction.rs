@@ -125,49 +125,9 @@ pub(super) async fn as_written(_: &mut AnyConnection, row: AnyRow) -> Result<Any
 #[cfg(test)]
 mod tests {
     use super::Transaction;
-    use crate::checked::{ConnectionId, ConnectionKind, EventId, EventType};
-    use crate::store::{
-        ConnectWrite, EventPage, NewEvent, ProfileUpdate, SealedCredential, Store, Upkeep,
-    };
-
-    fn credential() -> SealedCredential {
-        SealedCredential {
-            kind: ConnectionKind::ApiKey,
-            scopes: vec![],
-            token_type: "Bearer".into(),
-            sealed_access_token: vec![1, 2, 3],
-            sealed_refresh_token: None,
-            expires_at: None,
-        }
-    }
-
-    fn created() -> NewEvent {
-        NewEvent {
-            id: EventId::new(),
-            event: EventType::Created,
-            reason: None,
-            at: 1_700_000_000_000,
-            deliver: true,
-        }
-    }
-
-    async fn save(store: &Store, id: &ConnectionId) -> bool {
-        let (credential, upkeep) = (
-            credential(),
-            Upkeep {
-                next_work_at: None,
-                checked_at: None,
-            },
-        );
-        let write = ConnectWrite {
-            credential: &credential,
-            upkeep: &upkeep,
-            profile: &ProfileUpdate::default(),
-        };
-        let saved =
-            store.insert_connection(id, write, 1_700_000_000, |_| vec![created(), created()]);
-        saved.await.unwrap().is_some()
-    }
+    use crate::checked::ConnectionId;
+    use crate::store::testing::save;
+    use crate::store::{EventPage, Store};
 
     async fn events(store: &Store, id: &ConnectionId) -> usize {
         let page = EventPage {
@@ -182,10 +142,10 @@ mod tests {
     async fn a_write_and_its_events_commit_together_and_a_write_that_changed_nothing_adds_none() {
         let (store, _dir) = Store::temporary().await;
         let id = ConnectionId::parse("one").unwrap();
-        assert!(save(&store, &id).await);
+        assert!(save(&store, &id, 2).await);
         assert_eq!(events(&store, &id).await, 2);
         // The id is taken: the insert changes nothing, and announces nothing.
-        assert!(!save(&store, &id).await);
+        assert!(!save(&store, &id, 2).await);
         assert_eq!(events(&store, &id).await, 2);
     }
 
