@@ -72,7 +72,8 @@ impl Kept {
             .map_err(|_| sqlx::Error::PoolClosed)?;
         let idle = self.lock().connections.pop();
         // With a turn held, the pool has a connection free for us: every
-        // other one is idle here or in a turn of its own.
+        // other one is idle here or in a turn of its own, or (discarded)
+        // closing, which frees its place in the pool within moments.
         let connection = match idle {
             Some(connection) => connection,
             None => pool.acquire().await?,

@@ -9,9 +9,11 @@
 //!
 //! sqlx does not know of a transaction begun in SQL, so it cannot roll one
 //! back for us: a transaction that is not finished, because a statement
-//! failed or the future was dropped, closes its connection, which ends the
-//! transaction without its changes, and the pool opens another.
+//! failed or the future was dropped, closes its connection, and the pool
+//! opens another. Closing ends the transaction without its changes unless
+//! its `COMMIT` had already reached the database, as with sqlx's own.
 
+use futures_util::future::Either;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Execute, Executor};
@@ -37,14 +39,19 @@ impl<'t, 'k> Transaction<'t, 'k> {
         backend: Backend,
         first: Statement<'_>,
     ) -> Result<(Self, Option<AnyRow>), sqlx::Error> {
+        // Before the transaction exists: arguments that cannot be encoded
+        // leave nothing begun, and the connection is kept.
+        let first = match backend {
+            Backend::Sqlite => Either::Left(parts(first)?),
+            Backend::Postgres => Either::Right(first),
+        };
         let mut transaction = Self {
             connection,
             backend,
             finished: false,
         };
-        let row = match backend {
-            Backend::Sqlite => {
-                let (sql, arguments) = parts(first)?;
+        let row = match first {
+            Either::Left((sql, arguments)) => {
                 let sql = format!("BEGIN IMMEDIATE; {sql}");
                 // Not `fetch_optional`: for SQLite it reads only the first
                 // statement's answer, which here is `BEGIN`'s.
@@ -53,7 +60,7 @@ impl<'t, 'k> Transaction<'t, 'k> {
                     .await?;
                 rows.into_iter().next()
             }
-            Backend::Postgres => {
+            Either::Right(first) => {
                 transaction.connection().execute("BEGIN").await?;
                 first.fetch_optional(transaction.connection()).await?
             }
