@@ -311,24 +311,34 @@ impl Store {
 
 /// The columns an event is inserted with.
 const INSERTED_COLUMNS: &str = concat!(
-    "id, event, connection_id, kind, reason, created_at_ms, state, tries, next_attempt_ms, finished_at_ms, ",
+    "id, event, connection_id, kind, reason, created_at_ms, state, next_attempt_ms, finished_at_ms, ",
     profile_columns!()
 );
 /// One statement that inserts `count` events (`bind_events` binds them).
 fn insert_events_sql(count: usize) -> String {
     let per_event = INSERTED_COLUMNS.split(',').count();
-    let rows = (0..count)
-        .map(|event| {
-            let first = event * per_event;
-            let values = (1..=per_event)
-                .map(|n| format!("${}", first + n))
+    let rows = numbered_rows(count, per_event, 1, |_, parameter| parameter);
+    format!("INSERT INTO events ({INSERTED_COLUMNS}) VALUES {rows}")
+}
+
+/// `count` rows of `width` parameters numbered on from `$first`, each
+/// written as `write(column, "$n")` gives: `(…), (…)`.
+fn numbered_rows(
+    count: usize,
+    width: usize,
+    first: usize,
+    write: impl Fn(usize, String) -> String,
+) -> String {
+    (0..count)
+        .map(|row| {
+            let values = (0..width)
+                .map(|column| write(column, format!("${}", first + row * width + column)))
                 .collect::<Vec<_>>()
                 .join(", ");
             format!("({values})")
         })
         .collect::<Vec<_>>()
-        .join(", ");
-    format!("INSERT INTO events ({INSERTED_COLUMNS}) VALUES {rows}")
+        .join(", ")
 }
 
 /// Binds `events` about the connection `about`, in `INSERTED_COLUMNS` order.
@@ -351,7 +361,6 @@ fn bind_events<'q>(
             .bind(event.reason)
             .bind(event.at)
             .bind(state.as_str())
-            .bind(0_i64)
             .bind(next_attempt)
             .bind(finished);
         insert = bind_end_user(insert, about.profile.end_user.as_ref())
@@ -388,19 +397,10 @@ pub(super) fn decode_event(row: &AnyRow) -> Result<EventRow, StoreError> {
 /// to the owner and six values an attempt after it. Its text depends on the
 /// count alone, so each batch size is prepared once and kept.
 fn record_attempts_sql(count: usize) -> String {
-    const COLUMNS: [&str; 6] = ["BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT"];
-    let rows = (0..count)
-        .map(|n| {
-            let values = COLUMNS
-                .iter()
-                .enumerate()
-                .map(|(i, column)| format!("CAST(${} AS {column})", 2 + n * COLUMNS.len() + i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({values})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    const TYPES: [&str; 6] = ["BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT"];
+    let rows = numbered_rows(count, TYPES.len(), 2, |column, parameter| {
+        format!("CAST({parameter} AS {})", TYPES[column])
+    });
     // An attempt of the current round moves the event on; one of a round a
     // redelivery replaced only joins its history.
     let this_round = "events.round = attempt.round";
